@@ -1,0 +1,237 @@
+//! The `rollguard` command: a thin shell over the library.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use rollguard::{compile, load, Code, Compilation, FsLoader};
+
+#[derive(Parser)]
+#[command(
+    name = "rollguard",
+    version,
+    about = "Policy-as-code for automated rollout and rollback decisions"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check policy files or directories (each directory is a set); exit 1 on any error
+    Check {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Evaluate one policy set against a snapshot and print the decision
+    Eval {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// The snapshot JSON file, or `-` for standard input
+        #[arg(long)]
+        snapshot: String,
+        #[arg(long, value_enum, default_value = "human")]
+        format: Format,
+        /// Exit with the decision: 0 proceed, 10 inconclusive, 11 hold, 20 halt, 30 rollback
+        #[arg(long)]
+        exit_code: bool,
+    },
+    /// Run the `test` blocks of policy sets; exit 1 when any fails
+    Test {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Explain a diagnostic code, e.g. `rollguard explain E0004`
+    Explain { code: String },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Check { paths } => check(&paths),
+        Command::Eval {
+            paths,
+            snapshot,
+            format,
+            exit_code,
+        } => eval(&paths, &snapshot, format, exit_code),
+        Command::Test { paths } => test(&paths),
+        Command::Explain { code } => explain(&code),
+    };
+    ExitCode::from(code)
+}
+
+fn color() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+fn usage_error(msg: &str) -> u8 {
+    eprintln!("error: {msg}");
+    2
+}
+
+/// Prints every diagnostic of a compilation to stderr; returns whether there was an error.
+fn report(c: &Compilation) -> bool {
+    let color = color();
+    let mut err = std::io::stderr().lock();
+    for d in &c.diagnostics {
+        let _ = write!(err, "{}", d.render(&c.sources, color));
+    }
+    c.has_errors()
+}
+
+fn check(paths: &[PathBuf]) -> u8 {
+    let sets = match load::sets_in_trees(paths) {
+        Ok(s) => s,
+        Err(e) => return usage_error(&e),
+    };
+    let (mut files, mut errors, mut warnings) = (0, 0, 0);
+    for set in &sets {
+        let c = compile(set, &FsLoader);
+        report(&c);
+        files += set.len();
+        errors += c.diagnostics.iter().filter(|d| d.is_error()).count();
+        warnings += c.diagnostics.len() - c.diagnostics.iter().filter(|d| d.is_error()).count();
+    }
+    let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
+    eprintln!(
+        "checked {} in {}: {}, {}",
+        plural(files, "file"),
+        plural(sets.len(), "set"),
+        plural(errors, "error"),
+        plural(warnings, "warning")
+    );
+    u8::from(errors > 0)
+}
+
+fn eval(paths: &[PathBuf], snapshot: &str, format: Format, exit_code: bool) -> u8 {
+    let files = match load::one_set(paths) {
+        Ok(f) => f,
+        Err(e) => return usage_error(&e),
+    };
+    let bytes = if snapshot == "-" {
+        let mut buf = Vec::new();
+        if let Err(e) = std::io::stdin().read_to_end(&mut buf) {
+            return usage_error(&format!(
+                "cannot read the snapshot from standard input: {e}"
+            ));
+        }
+        buf
+    } else {
+        match std::fs::read(snapshot) {
+            Ok(b) => b,
+            Err(e) => return usage_error(&format!("cannot read the snapshot `{snapshot}`: {e}")),
+        }
+    };
+    let c = compile(&files, &FsLoader);
+    report(&c);
+    let Some(compiled) = &c.compiled else {
+        eprintln!("error: the policy set does not compile; no decision was made");
+        return 1;
+    };
+    let decision = match compiled.decide(&bytes) {
+        Ok(d) => d,
+        Err(e) => {
+            let name = if snapshot == "-" { "<stdin>" } else { snapshot };
+            return usage_error(&format!("{name}: {e}"));
+        }
+    };
+    let text = match format {
+        Format::Json => decision.to_json() + "\n",
+        Format::Human => decision.to_human(),
+    };
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    if exit_code {
+        decision.decision.exit_code() as u8
+    } else {
+        0
+    }
+}
+
+fn test(paths: &[PathBuf]) -> u8 {
+    let sets = match load::sets_in_trees(paths) {
+        Ok(s) => s,
+        Err(e) => return usage_error(&e),
+    };
+    let (mut passed, mut failed, mut broken) = (0, 0, 0);
+    let mut out = std::io::stdout().lock();
+    for set in &sets {
+        let c = compile(set, &FsLoader);
+        if report(&c) {
+            broken += 1;
+            continue;
+        }
+        let Some(compiled) = &c.compiled else {
+            continue;
+        };
+        for r in rollguard::testing::run(compiled, &FsLoader, |t| c.sources.location(t.span)) {
+            if r.passed {
+                passed += 1;
+                let _ = writeln!(out, "ok      {} ({})", r.title, r.location);
+                continue;
+            }
+            failed += 1;
+            let _ = writeln!(out, "FAILED  {} ({})", r.title, r.location);
+            let by = |rules: &[String]| {
+                if rules.is_empty() {
+                    String::new()
+                } else {
+                    format!(" by {}", rules.join(", "))
+                }
+            };
+            let _ = writeln!(
+                out,
+                "        expected: {}{}",
+                r.expected.as_str(),
+                by(&r.expected_by)
+            );
+            match (&r.error, r.actual) {
+                (Some(e), _) => {
+                    let _ = writeln!(out, "        error:    {e}");
+                }
+                (None, Some(a)) => {
+                    let fired = if r.actual_fired.is_empty() {
+                        " (no rule fired)".to_string()
+                    } else {
+                        by(&r.actual_fired)
+                    };
+                    let _ = writeln!(out, "        actual:   {}{}", a.as_str(), fired);
+                }
+                _ => {}
+            }
+        }
+    }
+    let _ = writeln!(out, "{passed} passed, {failed} failed");
+    if broken > 0 {
+        let _ = writeln!(
+            out,
+            "{broken} policy set{} did not compile",
+            if broken == 1 { "" } else { "s" }
+        );
+    }
+    u8::from(failed > 0 || broken > 0)
+}
+
+fn explain(code: &str) -> u8 {
+    match Code::parse(code) {
+        Some(c) => {
+            println!("{}: {}\n\n{}", c.as_str(), c.title(), c.explanation());
+            0
+        }
+        None => {
+            let known: Vec<&str> = rollguard::codes::ALL.iter().map(|c| c.as_str()).collect();
+            usage_error(&format!(
+                "`{code}` is not a rollguard diagnostic code; the codes are {}",
+                known.join(", ")
+            ))
+        }
+    }
+}

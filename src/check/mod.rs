@@ -1,0 +1,270 @@
+//! Name resolution, types and units, and lowering to the IR.
+//!
+//! The checker reads the policy set's files and every module they `use`, collects their
+//! declarations, then walks each declaration once: it checks types and units and, in the same
+//! walk, builds IR nodes (inlining `let`s and `fn`s). Only a walk without errors becomes a
+//! [`crate::Compiled`]; see `crate::compile`.
+
+mod decls;
+mod expr;
+mod policy;
+pub mod ty;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use crate::codes::Code;
+use crate::diagnostic::{did_you_mean, Diagnostic};
+use crate::ir::{self, Origins, Program};
+use crate::source::{FileId, SourceFile, Sources, Span};
+use crate::stdlib;
+use crate::syntax::ast::{self, ItemKind, UseTarget};
+use crate::syntax::parse::parse_file;
+
+/// One file of a policy set, as read by the caller.
+#[derive(Clone, Debug)]
+pub struct SetFile {
+    /// The name shown in messages (a path as the user gave it).
+    pub name: String,
+    /// Where it lives: `use "..."` paths and test snapshots are relative to its directory.
+    pub path: PathBuf,
+    pub text: String,
+}
+
+/// Reads files named by `use "..."`. The library's only file access goes through this.
+pub trait Loader {
+    /// The canonical identity of `path` (two spellings of one file give one identity).
+    fn canonical(&self, path: &Path) -> Option<PathBuf>;
+    fn read(&self, path: &Path) -> std::io::Result<String>;
+}
+
+/// Reads from the file system.
+pub struct FsLoader;
+
+impl Loader for FsLoader {
+    fn canonical(&self, path: &Path) -> Option<PathBuf> {
+        std::fs::canonicalize(path).ok()
+    }
+
+    fn read(&self, path: &Path) -> std::io::Result<String> {
+        std::fs::read_to_string(path)
+    }
+}
+
+/// A `test` block, resolved.
+#[derive(Clone, Debug)]
+pub struct TestCase {
+    pub title: String,
+    pub snapshot: PathBuf,
+    pub snapshot_span: Span,
+    pub expect: ir::Action,
+    pub by: Vec<String>,
+    pub span: Span,
+}
+
+/// What the checker produced: the program when there was no error, and every diagnostic.
+pub struct Checked {
+    pub program: Option<(Program, Origins, Vec<TestCase>)>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// A parsed file: one of the set, or a module some file imports.
+pub(crate) struct Unit {
+    pub file: FileId,
+    pub ast: ast::File,
+    pub in_set: bool,
+    /// Units this one imports, without repeats.
+    pub imports: Vec<usize>,
+    pub dir: PathBuf,
+}
+
+/// A top-level declaration: unit and item index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct DeclRef {
+    pub unit: usize,
+    pub item: usize,
+}
+
+/// Names that are built into the language and may not be declared.
+const BUILTINS: &[&str] = &[
+    "baseline",
+    "samples",
+    "age",
+    "delta",
+    "has",
+    "fresh",
+    "max",
+    "min",
+    "avg",
+    "cel",
+    "deployment",
+];
+
+pub fn check(sources: &mut Sources, files: &[SetFile], loader: &dyn Loader) -> Checked {
+    let mut diags = Vec::new();
+    let units = load_units(sources, files, loader, &mut diags);
+    let mut cx = decls::Decls::collect(&units, sources, &mut diags);
+    let program = {
+        let mut lower = expr::Lower::new(&units, sources, &mut cx, &mut diags);
+        lower.declarations();
+        let origins = lower.policies();
+        let tests = lower.tests();
+        lower.finish().map(|p| (p, origins, tests))
+    };
+    diags.sort_by_key(|d| (d.span.file, d.span.start, d.code));
+    let has_error = diags.iter().any(|d| d.is_error());
+    Checked {
+        program: if has_error { None } else { program },
+        diagnostics: diags,
+    }
+}
+
+fn load_units(
+    sources: &mut Sources,
+    files: &[SetFile],
+    loader: &dyn Loader,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<Unit> {
+    let mut units = Vec::new();
+    // Identity of each loaded unit: `std::x` or a canonical path.
+    let mut by_identity: HashMap<String, usize> = HashMap::new();
+    let mut set_paths: HashSet<PathBuf> = HashSet::new();
+    let mut sorted: Vec<&SetFile> = files.iter().collect();
+    sorted.sort_by(|a, b| a.name.cmp(&b.name));
+    for f in sorted {
+        let file = sources.add(SourceFile::new(f.name.clone(), f.text.as_str()));
+        let (ast, d) = parse_file(file, &f.text);
+        diags.extend(d);
+        if let Some(c) = loader.canonical(&f.path) {
+            set_paths.insert(c);
+        }
+        units.push(Unit {
+            file,
+            ast,
+            in_set: true,
+            imports: Vec::new(),
+            dir: f.path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        });
+    }
+    let mut next = 0;
+    while next < units.len() {
+        let mut imports = Vec::new();
+        let uses: Vec<(UseTarget, Span)> = units[next]
+            .ast
+            .items
+            .iter()
+            .filter_map(|i| match &i.kind {
+                ItemKind::Use(u) => Some((u.target.clone(), u.target_span)),
+                _ => None,
+            })
+            .collect();
+        let dir = units[next].dir.clone();
+        let display_dir = Path::new(&sources.get(units[next].file).name)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        for (target, span) in uses {
+            let (identity, name, text) = match &target {
+                UseTarget::Std(m) => match stdlib::module(&m.name) {
+                    Some(text) => (
+                        format!("std::{}", m.name),
+                        format!("std::{}", m.name),
+                        text.to_string(),
+                    ),
+                    None => {
+                        let mut d = Diagnostic::error(
+                            Code::UnknownModule,
+                            m.span,
+                            format!("there is no standard module `std::{}`", m.name),
+                        )
+                        .label("unknown module");
+                        d = match did_you_mean(&m.name, stdlib::MODULES.iter().map(|(n, _)| *n)) {
+                            Some(s) => d.help(format!("did you mean `std::{s}`?")),
+                            None => d.help(format!(
+                                "the standard modules are {}",
+                                stdlib::MODULES
+                                    .iter()
+                                    .map(|(n, _)| format!("`std::{n}`"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )),
+                        };
+                        diags.push(d);
+                        continue;
+                    }
+                },
+                UseTarget::Path(p) => {
+                    let full = dir.join(p);
+                    let canonical = loader.canonical(&full);
+                    if let Some(c) = &canonical {
+                        if set_paths.contains(c) {
+                            diags.push(
+                                Diagnostic::error(
+                                    Code::UseOfSetFile,
+                                    span,
+                                    format!("`{p}` is already part of this policy set"),
+                                )
+                                .label("this `use` does nothing")
+                                .help("every file of a set already sees the others' declarations; delete the `use`"),
+                            );
+                            continue;
+                        }
+                    }
+                    let text = canonical.as_ref().and_then(|c| loader.read(c).ok());
+                    match (canonical, text) {
+                        (Some(c), Some(text)) => (
+                            c.display().to_string(),
+                            display_dir.join(p).display().to_string(),
+                            text,
+                        ),
+                        _ => {
+                            diags.push(
+                                Diagnostic::error(
+                                    Code::UnknownModule,
+                                    span,
+                                    format!("cannot read `{}`", full.display()),
+                                )
+                                .label("no such file")
+                                .help("a `use` path is relative to the file that holds it"),
+                            );
+                            continue;
+                        }
+                    }
+                }
+            };
+            let idx = match by_identity.get(&identity) {
+                Some(&i) => i,
+                None => {
+                    let file = sources.add(SourceFile::new(name, text.as_str()));
+                    let (ast, d) = parse_file(file, &text);
+                    diags.extend(d);
+                    let dir = match &target {
+                        UseTarget::Path(p) => dir
+                            .join(p)
+                            .parent()
+                            .map(Path::to_path_buf)
+                            .unwrap_or_default(),
+                        UseTarget::Std(_) => PathBuf::new(),
+                    };
+                    units.push(Unit {
+                        file,
+                        ast,
+                        in_set: false,
+                        imports: Vec::new(),
+                        dir,
+                    });
+                    by_identity.insert(identity, units.len() - 1);
+                    units.len() - 1
+                }
+            };
+            if idx != next && !imports.contains(&idx) {
+                imports.push(idx);
+            }
+        }
+        units[next].imports = imports;
+        next += 1;
+    }
+    // Policies and tests of imported modules stay in their own set.
+    let _ = BTreeMap::<(), ()>::new();
+    units
+}

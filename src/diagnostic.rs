@@ -1,0 +1,249 @@
+//! Diagnostics: what is wrong, where, and how to fix it, with a stable code.
+//!
+//! A [`Diagnostic`] is plain data. [`Diagnostic::render`] and [`Diagnostic::report`] turn it into
+//! miette's rustc-like output; labels in files other than the primary one become notes naming
+//! `FILE:LINE:COL`, so a duplicate across two files names both places.
+
+use std::fmt;
+
+use crate::codes::Code;
+use crate::source::{Sources, Span};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+#[derive(Clone, Debug)]
+pub struct Label {
+    pub span: Span,
+    pub text: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Diagnostic {
+    pub code: Code,
+    pub severity: Severity,
+    /// One line, lowercase, no final period, user input in backticks.
+    pub message: String,
+    pub span: Span,
+    /// The text under the primary span.
+    pub label: String,
+    /// Further places involved (the first declaration of a duplicate, the cycle of a recursion).
+    pub labels: Vec<Label>,
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn error(code: Code, span: Span, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            code,
+            severity: code.severity(),
+            message: message.into(),
+            span,
+            label: String::new(),
+            labels: Vec::new(),
+            help: None,
+        }
+    }
+
+    pub fn label(mut self, text: impl Into<String>) -> Diagnostic {
+        self.label = text.into();
+        self
+    }
+
+    pub fn with_label(mut self, span: Span, text: impl Into<String>) -> Diagnostic {
+        self.labels.push(Label {
+            span,
+            text: text.into(),
+        });
+        self
+    }
+
+    pub fn help(mut self, text: impl Into<String>) -> Diagnostic {
+        self.help = Some(text.into());
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+
+    /// A miette report that borrows the sources, for rendering.
+    pub fn report<'a>(&'a self, sources: &'a Sources) -> Report<'a> {
+        Report {
+            diag: self,
+            sources,
+        }
+    }
+
+    /// The diagnostic as people read it: code, message, the source with labels, help.
+    pub fn render(&self, sources: &Sources, color: bool) -> String {
+        let theme = if color {
+            miette::GraphicalTheme::unicode()
+        } else {
+            miette::GraphicalTheme::unicode_nocolor()
+        };
+        let handler = miette::GraphicalReportHandler::new_themed(theme).with_context_lines(1);
+        let mut out = String::new();
+        let report = self.report(sources);
+        if handler.render_report(&mut out, &report).is_err() {
+            // Rendering into a String cannot fail in practice; fall back to one line.
+            out = format!("{}\n", self.one_line(sources));
+        }
+        out
+    }
+
+    /// `FILE:LINE:COL: error[E0002]: message`, for logs and terse output.
+    pub fn one_line(&self, sources: &Sources) -> String {
+        format!(
+            "{}: {}[{}]: {}",
+            sources.location(self.span),
+            match self.severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+            },
+            self.code.as_str(),
+            self.message
+        )
+    }
+}
+
+/// A diagnostic paired with its sources: implements miette's trait.
+pub struct Report<'a> {
+    diag: &'a Diagnostic,
+    sources: &'a Sources,
+}
+
+impl fmt::Debug for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.diag.message)
+    }
+}
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.diag.message)
+    }
+}
+
+impl std::error::Error for Report<'_> {}
+
+impl miette::Diagnostic for Report<'_> {
+    fn code<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        let sev = match self.diag.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        Some(Box::new(format!("{sev}[{}]", self.diag.code.as_str())))
+    }
+
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.diag.severity {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+        })
+    }
+
+    fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        // miette prints "help: " before this; places in other files follow as notes.
+        let mut lines: Vec<String> = self.diag.help.iter().cloned().collect();
+        for l in &self.diag.labels {
+            if l.span.file != self.diag.span.file {
+                lines.push(format!(
+                    "note: {} at {}",
+                    l.text,
+                    self.sources.location(l.span)
+                ));
+            }
+        }
+        if lines.is_empty() {
+            None
+        } else {
+            Some(Box::new(lines.join("\n")))
+        }
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        Some(self)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
+        let primary = self.diag.span;
+        let mut spans = vec![miette::LabeledSpan::new_primary_with_span(
+            Some(self.diag.label.clone()).filter(|s| !s.is_empty()),
+            (
+                primary.start as usize,
+                (primary.end - primary.start) as usize,
+            ),
+        )];
+        for l in &self.diag.labels {
+            if l.span.file == primary.file {
+                spans.push(miette::LabeledSpan::new_with_span(
+                    Some(l.text.clone()),
+                    (l.span.start as usize, (l.span.end - l.span.start) as usize),
+                ));
+            }
+        }
+        Some(Box::new(spans.into_iter()))
+    }
+}
+
+impl miette::SourceCode for Report<'_> {
+    fn read_span<'b>(
+        &'b self,
+        span: &miette::SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'b> + 'b>, miette::MietteError> {
+        let file = self.sources.get(self.diag.span.file);
+        let inner = file
+            .text
+            .read_span(span, context_lines_before, context_lines_after)?;
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            file.name.clone(),
+            inner.data(),
+            *inner.span(),
+            inner.line(),
+            inner.column(),
+            inner.line_count(),
+        )))
+    }
+}
+
+/// The closest name to `wanted` among `candidates`, for "did you mean".
+pub fn did_you_mean<'a>(
+    wanted: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
+    let mut best: Option<(f64, &str)> = None;
+    for c in candidates {
+        if c == wanted {
+            continue;
+        }
+        let score = strsim::jaro_winkler(wanted, c);
+        let close = score >= 0.85 || strsim::levenshtein(wanted, c) <= wanted.len().max(3) / 3;
+        if close && best.is_none_or(|(s, b)| score > s || (score == s && c < b)) {
+            best = Some((score, c));
+        }
+    }
+    best.map(|(_, c)| c.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_names_only() {
+        let names = ["error_rate", "p99", "dependency_outage"];
+        assert_eq!(did_you_mean("eror_rate", names), Some("error_rate".into()));
+        assert_eq!(
+            did_you_mean("secret", ["secrets", "permissions"]),
+            Some("secrets".into())
+        );
+        assert_eq!(did_you_mean("zzz", names), None);
+    }
+}

@@ -1,0 +1,607 @@
+//! The snapshot: JSON in, validated against a compiled set, every error naming its JSON path.
+//!
+//! Signals land in the slots the compiler assigned, already in base units (seconds, fractions),
+//! so evaluation never looks a key up.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use serde_json::{Map, Value};
+
+use crate::ir::{ClassId, PrincipalKind, Program, SignalType, SlotId};
+
+/// Microseconds since the Unix epoch.
+pub type Micros = i64;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Principal {
+    pub kind: PrincipalKind,
+    pub id: String,
+    pub groups: Vec<String>,
+}
+
+impl Principal {
+    pub fn same_identity(&self, other: &Principal) -> bool {
+        self.kind == other.kind && self.id == other.id
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ApprovalEntry {
+    pub principal: Principal,
+    pub revision: Option<String>,
+    pub reject: bool,
+    pub at: Option<Micros>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum SigValue {
+    Num(f64),
+    Bool(bool),
+    Str(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct SignalData {
+    pub value: SigValue,
+    pub baseline: Option<f64>,
+    pub samples: Option<f64>,
+    pub observed_at: Option<Micros>,
+    /// Points in time order, at or before the snapshot's `at`, one per timestamp; the value at
+    /// `observed_at` included.
+    pub points: Vec<(Micros, SigValue)>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Deployment {
+    pub id: Option<String>,
+    pub revision: Option<String>,
+    pub service: String,
+    pub environment: String,
+    pub stage: Option<String>,
+    /// `None`: an unclassified change.
+    pub class: Option<ClassId>,
+    pub traffic_percent: Option<f64>,
+    pub cascade_depth: Option<f64>,
+    pub emergency: bool,
+    pub actor: Option<Principal>,
+    pub approvals: Vec<ApprovalEntry>,
+    pub target_healthy: Option<bool>,
+    pub target_version: Option<String>,
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    pub at: Micros,
+    pub deployment: Deployment,
+    pub requester: Option<Principal>,
+    /// Indexed by slot; `None`: missing.
+    pub signals: Vec<Option<SignalData>>,
+    /// The document as sent, for `cel(...)` conditions.
+    pub raw: Value,
+}
+
+/// A snapshot that cannot be evaluated, with the JSON path of the first problem.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotError {
+    /// `deployment.cascade_depth`, `signals["http.error_rate"].observed_at`; empty for the document.
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for SnapshotError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "invalid snapshot: {}", self.message)
+        } else {
+            write!(f, "invalid snapshot at `{}`: {}", self.path, self.message)
+        }
+    }
+}
+
+impl std::error::Error for SnapshotError {}
+
+fn err<T>(path: &str, message: impl Into<String>) -> Result<T, SnapshotError> {
+    Err(SnapshotError {
+        path: path.to_string(),
+        message: message.into(),
+    })
+}
+
+fn describe(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a bool",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn present<'v>(obj: &'v Map<String, Value>, key: &str) -> Option<&'v Value> {
+    obj.get(key).filter(|v| !v.is_null())
+}
+
+fn string(
+    obj: &Map<String, Value>,
+    path: &str,
+    key: &str,
+) -> Result<Option<String>, SnapshotError> {
+    match present(obj, key) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(v) => err(
+            &join(path, key),
+            format!("expected a string, found {}", describe(v)),
+        ),
+    }
+}
+
+fn number(v: &Value, path: &str) -> Result<f64, SnapshotError> {
+    match v.as_f64() {
+        Some(n) if n.is_finite() && v.is_number() => Ok(n),
+        _ => err(path, format!("expected a number, found {}", describe(v))),
+    }
+}
+
+fn count(v: &Value, path: &str) -> Result<f64, SnapshotError> {
+    if let Some(n) = v.as_u64() {
+        return Ok(n as f64);
+    }
+    match v.as_f64() {
+        Some(n) if n >= 0.0 && n.fract() == 0.0 && n.is_finite() => Ok(n),
+        Some(n) if n < 0.0 => err(
+            path,
+            format!("expected a count (an integer >= 0), found {n}"),
+        ),
+        Some(n) => err(
+            path,
+            format!("expected a count (an integer >= 0), found {n}"),
+        ),
+        None => err(
+            path,
+            format!("expected a count (an integer >= 0), found {}", describe(v)),
+        ),
+    }
+}
+
+pub fn timestamp(v: &Value, path: &str) -> Result<Micros, SnapshotError> {
+    let Value::String(s) = v else {
+        return err(
+            path,
+            format!(
+                "expected an RFC 3339 timestamp such as \"2026-11-22T10:05:00Z\", found {}",
+                describe(v)
+            ),
+        );
+    };
+    match chrono::DateTime::parse_from_rfc3339(s) {
+        Ok(t) => Ok(t.timestamp_micros()),
+        Err(e) => err(
+            path,
+            format!(
+                "`{s}` is not an RFC 3339 timestamp ({e}); write e.g. \"2026-11-22T10:05:00Z\""
+            ),
+        ),
+    }
+}
+
+fn object<'v>(v: &'v Value, path: &str) -> Result<&'v Map<String, Value>, SnapshotError> {
+    match v {
+        Value::Object(m) => Ok(m),
+        _ => err(path, format!("expected an object, found {}", describe(v))),
+    }
+}
+
+fn principal(v: &Value, path: &str) -> Result<Principal, SnapshotError> {
+    let obj = object(v, path)?;
+    let kind = match present(obj, "kind") {
+        Some(Value::String(k)) => match PrincipalKind::parse(k) {
+            Some(k) => k,
+            None => return err(&join(path, "kind"), format!("`{k}` is not a principal kind; use \"human\", \"agent\" or \"service_account\"")),
+        },
+        Some(v) => return err(&join(path, "kind"), format!("expected a string, found {}", describe(v))),
+        None => return err(&join(path, "kind"), "a principal needs a `kind`: \"human\", \"agent\" or \"service_account\""),
+    };
+    let id = match string(obj, path, "id")? {
+        Some(id) => id,
+        None => return err(&join(path, "id"), "a principal needs an `id`"),
+    };
+    let groups = match present(obj, "groups") {
+        None => Vec::new(),
+        Some(Value::Array(items)) => {
+            let mut out = Vec::with_capacity(items.len());
+            for (i, g) in items.iter().enumerate() {
+                match g {
+                    Value::String(s) => out.push(s.clone()),
+                    other => {
+                        return err(
+                            &format!("{path}.groups[{i}]"),
+                            format!("expected a string, found {}", describe(other)),
+                        )
+                    }
+                }
+            }
+            out
+        }
+        Some(v) => {
+            return err(
+                &join(path, "groups"),
+                format!("expected an array of strings, found {}", describe(v)),
+            )
+        }
+    };
+    Ok(Principal { kind, id, groups })
+}
+
+fn sig_value(v: &Value, ty: SignalType, scale: f64, path: &str) -> Result<SigValue, SnapshotError> {
+    Ok(match ty {
+        SignalType::Bool => match v {
+            Value::Bool(b) => SigValue::Bool(*b),
+            _ => {
+                return err(
+                    path,
+                    format!(
+                        "expected a bool (the signal is declared `bool`), found {}",
+                        describe(v)
+                    ),
+                )
+            }
+        },
+        SignalType::String => match v {
+            Value::String(s) => SigValue::Str(s.clone()),
+            _ => {
+                return err(
+                    path,
+                    format!(
+                        "expected a string (the signal is declared `string`), found {}",
+                        describe(v)
+                    ),
+                )
+            }
+        },
+        SignalType::Count => SigValue::Num(count(v, path)?),
+        SignalType::Number | SignalType::Ratio | SignalType::Duration => {
+            let n = number(v, path).map_err(|mut e| {
+                e.message = format!("{} (the signal is declared `{}`)", e.message, ty.as_str());
+                e
+            })?;
+            SigValue::Num(n * scale)
+        }
+    })
+}
+
+/// The shape every signal entry has, declared or not.
+fn signal_shape(obj: &Map<String, Value>, path: &str) -> Result<(), SnapshotError> {
+    if let Some(v) = present(obj, "value") {
+        if v.is_array() || v.is_object() {
+            return err(
+                &join(path, "value"),
+                format!("expected a number, bool or string, found {}", describe(v)),
+            );
+        }
+    }
+    if let Some(v) = present(obj, "baseline") {
+        if v.is_array() || v.is_object() {
+            return err(
+                &join(path, "baseline"),
+                format!("expected a number, found {}", describe(v)),
+            );
+        }
+    }
+    if let Some(v) = present(obj, "samples") {
+        count(v, &join(path, "samples"))?;
+    }
+    if let Some(v) = present(obj, "observed_at") {
+        timestamp(v, &join(path, "observed_at"))?;
+    }
+    if let Some(v) = present(obj, "unit") {
+        if !v.is_string() {
+            return err(
+                &join(path, "unit"),
+                format!("expected a string, found {}", describe(v)),
+            );
+        }
+    }
+    if let Some(v) = present(obj, "series") {
+        let Value::Array(items) = v else {
+            return err(
+                &join(path, "series"),
+                format!(
+                    "expected an array of [timestamp, value] pairs, found {}",
+                    describe(v)
+                ),
+            );
+        };
+        for (i, p) in items.iter().enumerate() {
+            let pp = format!("{path}.series[{i}]");
+            match p {
+                Value::Array(pair) if pair.len() == 2 => {
+                    timestamp(&pair[0], &format!("{pp}[0]"))?;
+                    if pair[1].is_array() || pair[1].is_object() {
+                        return err(
+                            &format!("{pp}[1]"),
+                            format!(
+                                "expected a number, bool or string, found {}",
+                                describe(&pair[1])
+                            ),
+                        );
+                    }
+                }
+                _ => return err(&pp, "expected a [timestamp, value] pair"),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn signal_data(
+    obj: &Map<String, Value>,
+    ty: SignalType,
+    path: &str,
+    at: Micros,
+) -> Result<Option<SignalData>, SnapshotError> {
+    let scale = match (ty, present(obj, "unit")) {
+        (SignalType::Duration, Some(Value::String(u))) => match u.as_str() {
+            "s" => 1.0,
+            "ms" => 0.001,
+            other => return err(&join(path, "unit"), format!("`{other}` is not a duration unit; durations are in seconds, or in milliseconds with \"unit\": \"ms\"")),
+        },
+        _ => 1.0,
+    };
+    let value = match present(obj, "value") {
+        None => return Ok(None),
+        Some(v) => sig_value(v, ty, scale, &join(path, "value"))?,
+    };
+    let baseline = match present(obj, "baseline") {
+        None => None,
+        Some(v) if ty.is_numeric() => Some(number(v, &join(path, "baseline"))? * scale),
+        Some(v) => {
+            sig_value(v, ty, scale, &join(path, "baseline"))?;
+            None
+        }
+    };
+    let samples = present(obj, "samples")
+        .map(|v| count(v, &join(path, "samples")))
+        .transpose()?;
+    let observed_at = present(obj, "observed_at")
+        .map(|v| timestamp(v, &join(path, "observed_at")))
+        .transpose()?;
+    let mut points: Vec<(Micros, SigValue)> = Vec::new();
+    if let Some(Value::Array(items)) = present(obj, "series") {
+        for (i, p) in items.iter().enumerate() {
+            let pp = format!("{path}.series[{i}]");
+            let Value::Array(pair) = p else {
+                return err(&pp, "expected a [timestamp, value] pair");
+            };
+            if pair.len() != 2 {
+                return err(&pp, "expected a [timestamp, value] pair");
+            }
+            let t = timestamp(&pair[0], &format!("{pp}[0]"))?;
+            if pair[1].is_null() {
+                continue; // a gap in the series
+            }
+            let v = sig_value(&pair[1], ty, scale, &format!("{pp}[1]"))?;
+            if t <= at {
+                points.push((t, v));
+            }
+        }
+    }
+    if let Some(t) = observed_at {
+        // An observation stamped after `at` counts as made at `at`.
+        points.push((t.min(at), value.clone()));
+    }
+    // In time order; of two points with one timestamp, the later entry stands.
+    points.sort_by_key(|(t, _)| *t);
+    let mut dedup: Vec<(Micros, SigValue)> = Vec::with_capacity(points.len());
+    for p in points {
+        match dedup.last_mut() {
+            Some(last) if last.0 == p.0 => *last = p,
+            _ => dedup.push(p),
+        }
+    }
+    Ok(Some(SignalData {
+        value,
+        baseline,
+        samples,
+        observed_at,
+        points: dedup,
+    }))
+}
+
+impl Snapshot {
+    /// Parses and validates a snapshot for `program`; `keys` maps snapshot keys to slots.
+    pub fn parse(
+        bytes: &[u8],
+        program: &Program,
+        keys: &HashMap<String, Vec<SlotId>>,
+    ) -> Result<Snapshot, SnapshotError> {
+        let raw: Value = match serde_json::from_slice(bytes) {
+            Ok(v) => v,
+            Err(e) => return err("", format!("not valid JSON: {e}")),
+        };
+        Snapshot::from_value(raw, program, keys)
+    }
+
+    pub fn from_value(
+        raw: Value,
+        program: &Program,
+        keys: &HashMap<String, Vec<SlotId>>,
+    ) -> Result<Snapshot, SnapshotError> {
+        let root = object(&raw, "")?;
+        let at = match root.get("at") {
+            Some(v) if !v.is_null() => timestamp(v, "at")?,
+            _ => return err("at", "the snapshot needs `at`, the time it describes"),
+        };
+        let dep_value = match root.get("deployment") {
+            Some(v) if !v.is_null() => v,
+            _ => return err("deployment", "the snapshot needs a `deployment` object"),
+        };
+        let d = object(dep_value, "deployment")?;
+        let path = "deployment";
+        let mut dep = Deployment {
+            id: string(d, path, "id")?,
+            revision: string(d, path, "revision")?,
+            stage: string(d, path, "stage")?,
+            ..Deployment::default()
+        };
+        dep.service = match string(d, path, "service")? {
+            Some(s) => s,
+            None => return err("deployment.service", "the deployment needs a `service`"),
+        };
+        dep.environment = match string(d, path, "environment")? {
+            Some(s) => s,
+            None => {
+                return err(
+                    "deployment.environment",
+                    "the deployment needs an `environment`",
+                )
+            }
+        };
+        dep.class = match string(d, path, "class")? {
+            None => None,
+            Some(c) => match program.class_index(&c) {
+                Some(i) => Some(i),
+                None => {
+                    let names: Vec<&str> =
+                        program.classes.iter().map(|c| c.name.as_str()).collect();
+                    let hint = match crate::diagnostic::did_you_mean(&c, names.iter().copied()) {
+                        Some(s) => format!("; did you mean `{s}`?"),
+                        None if names.is_empty() => "; the set declares no classes (`use std::classes` brings the standard ones)".to_string(),
+                        None => format!("; declared classes: {}", names.join(", ")),
+                    };
+                    return err(
+                        "deployment.class",
+                        format!("`{c}` is not a class the policy set declares{hint}"),
+                    );
+                }
+            },
+        };
+        dep.traffic_percent = present(d, "traffic_percent")
+            .map(|v| number(v, "deployment.traffic_percent"))
+            .transpose()?;
+        dep.cascade_depth = present(d, "cascade_depth")
+            .map(|v| count(v, "deployment.cascade_depth"))
+            .transpose()?;
+        dep.emergency = match present(d, "emergency") {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(v) => {
+                return err(
+                    "deployment.emergency",
+                    format!("expected a bool, found {}", describe(v)),
+                )
+            }
+        };
+        dep.actor = present(d, "actor")
+            .map(|v| principal(v, "deployment.actor"))
+            .transpose()?;
+        if let Some(v) = present(d, "approvals") {
+            let Value::Array(items) = v else {
+                return err(
+                    "deployment.approvals",
+                    format!("expected an array, found {}", describe(v)),
+                );
+            };
+            for (i, item) in items.iter().enumerate() {
+                let p = format!("deployment.approvals[{i}]");
+                let o = object(item, &p)?;
+                let pr = match present(o, "principal") {
+                    Some(v) => principal(v, &join(&p, "principal"))?,
+                    None => {
+                        return err(
+                            &join(&p, "principal"),
+                            "an approval needs the `principal` who gave it",
+                        )
+                    }
+                };
+                let reject = match string(o, &p, "verdict")?.as_deref() {
+                    None | Some("approve") => false,
+                    Some("reject") => true,
+                    Some(other) => {
+                        return err(
+                            &join(&p, "verdict"),
+                            format!("`{other}` is not a verdict; use \"approve\" or \"reject\""),
+                        )
+                    }
+                };
+                dep.approvals.push(ApprovalEntry {
+                    principal: pr,
+                    revision: string(o, &p, "revision")?,
+                    reject,
+                    at: present(o, "at")
+                        .map(|v| timestamp(v, &join(&p, "at")))
+                        .transpose()?,
+                });
+            }
+        }
+        if let Some(v) = present(d, "rollback_target") {
+            let o = object(v, "deployment.rollback_target")?;
+            dep.target_healthy = match present(o, "healthy") {
+                None => None,
+                Some(Value::Bool(b)) => Some(*b),
+                Some(v) => {
+                    return err(
+                        "deployment.rollback_target.healthy",
+                        format!("expected a bool, found {}", describe(v)),
+                    )
+                }
+            };
+            dep.target_version = string(o, "deployment.rollback_target", "version")?;
+        }
+        if let Some(v) = present(d, "labels") {
+            let o = object(v, "deployment.labels")?;
+            for (k, v) in o {
+                match v {
+                    Value::String(s) => {
+                        dep.labels.insert(k.clone(), s.clone());
+                    }
+                    other => {
+                        return err(
+                            &format!("deployment.labels[{k:?}]"),
+                            format!("expected a string, found {}", describe(other)),
+                        )
+                    }
+                }
+            }
+        }
+        let requester = present(root, "requester")
+            .map(|v| principal(v, "requester"))
+            .transpose()?;
+        let mut signals: Vec<Option<SignalData>> = vec![None; program.signals.len()];
+        if let Some(v) = present(root, "signals") {
+            let o = object(v, "signals")?;
+            for (key, entry) in o {
+                let p = format!("signals[{key:?}]");
+                if entry.is_null() {
+                    continue;
+                }
+                let e = object(entry, &p)?;
+                signal_shape(e, &p)?;
+                if let Some(slots) = keys.get(key) {
+                    for &slot in slots {
+                        let ty = program.signals[slot as usize].ty;
+                        signals[slot as usize] = signal_data(e, ty, &p, at)?;
+                    }
+                }
+            }
+        }
+        Ok(Snapshot {
+            at,
+            deployment: dep,
+            requester,
+            signals,
+            raw,
+        })
+    }
+}

@@ -1,0 +1,162 @@
+//! rollguard: policy-as-code for automated rollout and rollback decisions.
+//!
+//! ```text
+//! policy text --parse--> AST --check--> IR (Compiled) --+
+//! snapshot JSON --validate--> Snapshot -----------------+--> evaluate --> Decision
+//! ```
+//!
+//! [`compile`] turns a policy set into a [`Compiled`] (or diagnostics); [`Compiled::decide`]
+//! evaluates a snapshot. The CLI is a thin shell over these.
+
+pub mod check;
+pub mod codes;
+pub mod diagnostic;
+pub mod eval;
+pub mod ir;
+pub mod load;
+pub mod source;
+pub mod stdlib;
+pub mod syntax;
+pub mod testing;
+
+use std::collections::HashMap;
+
+use sha2::{Digest, Sha256};
+
+pub use check::{FsLoader, Loader, SetFile, TestCase};
+pub use codes::Code;
+pub use diagnostic::{Diagnostic, Severity};
+pub use eval::decision::Decision;
+pub use eval::snapshot::{Snapshot, SnapshotError};
+pub use ir::Action;
+use ir::{Origins, Program, SlotId};
+use source::Sources;
+
+/// A policy set compiled without errors: the only thing that can be evaluated.
+pub struct Compiled {
+    program: Program,
+    origins: Origins,
+    cel: Vec<cel::Program>,
+    digest: String,
+    keys: HashMap<String, Vec<SlotId>>,
+    tests: Vec<TestCase>,
+}
+
+/// The result of compiling: every file read, every diagnostic, and the program if it is sound.
+pub struct Compilation {
+    pub sources: Sources,
+    pub diagnostics: Vec<Diagnostic>,
+    pub compiled: Option<Compiled>,
+}
+
+impl Compilation {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Compiles one policy set. `use "..."` files and test snapshots are read through `loader`.
+pub fn compile(files: &[SetFile], loader: &dyn Loader) -> Compilation {
+    let mut sources = Sources::default();
+    let checked = check::check(&mut sources, files, loader);
+    let mut diagnostics = checked.diagnostics;
+    let compiled = checked.program.map(|(program, origins, tests)| {
+        let cel = program
+            .cel
+            .iter()
+            .map(|src| cel::Program::compile(src).expect("the checker parsed every cel() source"))
+            .collect();
+        let digest = format!("sha256:{:x}", Sha256::digest(program.canonical()));
+        let mut keys: HashMap<String, Vec<SlotId>> = HashMap::new();
+        for (i, s) in program.signals.iter().enumerate() {
+            keys.entry(s.key.clone()).or_default().push(i as SlotId);
+        }
+        Compiled {
+            program,
+            origins,
+            cel,
+            digest,
+            keys,
+            tests,
+        }
+    });
+    // A test whose snapshot names an undeclared class could never pass: say so at compile time.
+    if let Some(c) = &compiled {
+        for t in &c.tests {
+            let bytes = match loader.read(&t.snapshot) {
+                Ok(text) => text,
+                Err(e) => {
+                    diagnostics.push(
+                        Diagnostic::error(
+                            Code::TestSnapshot,
+                            t.snapshot_span,
+                            format!(
+                                "cannot read the test's snapshot `{}`: {e}",
+                                t.snapshot.display()
+                            ),
+                        )
+                        .label("unreadable snapshot")
+                        .help("the path is relative to the file that holds the test"),
+                    );
+                    continue;
+                }
+            };
+            if let Err(e) = c.parse_snapshot(bytes.as_bytes()) {
+                let code = if e.path == "deployment.class" {
+                    Code::TestUndeclaredClass
+                } else {
+                    Code::TestSnapshot
+                };
+                diagnostics.push(
+                    Diagnostic::error(code, t.snapshot_span, format!("test \"{}\": {e}", t.title))
+                        .label("in this snapshot")
+                        .help(if code == Code::TestUndeclaredClass {
+                            "declare the class (or `use std::classes`), or correct the snapshot's `deployment.class`"
+                        } else {
+                            "fix the snapshot at the path named"
+                        }),
+                );
+            }
+        }
+    }
+    let has_error = diagnostics.iter().any(Diagnostic::is_error);
+    Compilation {
+        sources,
+        diagnostics,
+        compiled: if has_error { None } else { compiled },
+    }
+}
+
+impl Compiled {
+    /// `sha256:...` of the program's canonical form: unchanged by layout and comments.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
+    pub fn tests(&self) -> &[TestCase] {
+        &self.tests
+    }
+
+    pub fn parse_snapshot(&self, bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
+        Snapshot::parse(bytes, &self.program, &self.keys)
+    }
+
+    pub fn evaluate(&self, snapshot: &Snapshot) -> Decision {
+        eval::machine::evaluate(
+            &self.program,
+            &self.origins,
+            &self.cel,
+            &self.digest,
+            snapshot,
+        )
+    }
+
+    /// Snapshot JSON in, decision out.
+    pub fn decide(&self, bytes: &[u8]) -> Result<Decision, SnapshotError> {
+        Ok(self.evaluate(&self.parse_snapshot(bytes)?))
+    }
+}

@@ -1,0 +1,17 @@
+//! The standard library, written in rollguard and built into the binary, so `use std::http`
+//! works from any directory.
+
+/// Each module's name (as in `use std::NAME`) and source.
+pub const MODULES: &[(&str, &str)] = &[
+    ("classes", include_str!("../stdlib/std/classes.rollguard")),
+    ("deps", include_str!("../stdlib/std/deps.rollguard")),
+    ("http", include_str!("../stdlib/std/http.rollguard")),
+    ("identity", include_str!("../stdlib/std/identity.rollguard")),
+];
+
+pub fn module(name: &str) -> Option<&'static str> {
+    MODULES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, text)| *text)
+}

@@ -1,0 +1,277 @@
+//! Turns pest's "expected one of these rules" into words a policy author reads.
+//!
+//! Grammar rule names never reach a user. Each rule that can be expected maps to a phrase; a
+//! phrase for "the start of an expression" becomes "a condition" after `when`, `unless` and
+//! `require`, where a condition is what the author is writing.
+
+use pest::error::{Error, ErrorVariant, InputLocation};
+
+use super::parse::Rule;
+
+const VALUE: &str = "a value";
+
+fn phrase(rule: Rule) -> Option<&'static str> {
+    use Rule::*;
+    Some(match rule {
+        quantity | number | string | boolean | cel_call | fresh_call | window_call | call
+        | deployment_path | class_ref | name | list | paren | op_bang | op_neg | op_not | expr
+        | window_fn => VALUE,
+        op_or | op_and | op_eq | op_ne | op_le | op_ge | op_lt | op_gt | op_in | op_add
+        | op_sub | op_mul | op_div | op_rem | op_cond | op_is | op_touches => "an operator",
+        ident | word | rule_ref => "a name",
+        type_name => "a type such as `ratio` or `duration`",
+        string_inner => "the end of the string `\"`",
+        action => "an action (`rollback`, `halt`, `hold` or `inconclusive`)",
+        window => "a duration such as `5m`",
+        principal | is_target => "a principal such as `human` or `group \"sre\"`",
+        env => "an environment name",
+        annotation_arg | annotation_word => "an annotation value",
+        std_path => "a module such as `std::http` or a path in quotes",
+        applies_stmt | require_stmt | rule_stmt | approval_stmt | statement => {
+            "a statement (`applies`, `require`, a rule such as `halt NAME when ...`, `approval` or `let`)"
+        }
+        class_part | class_touches => "`touches [...]`, `irreversible` or `security_fix`",
+        scope_part | scope_principals | scope_may | scope_in => {
+            "`principals [...]`, `may [...]` or `in [...]`"
+        }
+        item | use_decl | signal_decl | class_decl | scope_decl | let_decl | fn_decl
+        | policy_decl | test_decl | doc | annotation => {
+            "a declaration (`use`, `signal`, `class`, `scope`, `let`, `fn`, `policy` or `test`)"
+        }
+        param => "a parameter such as `x: number`",
+        EOI => "the end of the file",
+        kw_use => "`use`",
+        kw_signal => "`signal`",
+        kw_class => "`class`",
+        kw_scope => "`scope`",
+        kw_let => "`let`",
+        kw_fn => "`fn`",
+        kw_policy => "`policy`",
+        kw_test => "`test`",
+        kw_applies => "`applies`",
+        kw_when => "`when`",
+        kw_require => "`require`",
+        kw_requires => "`requires`",
+        kw_else => "`else`",
+        kw_for => "`for`",
+        kw_unless => "`unless`",
+        kw_approval => "`approval`",
+        kw_of => "`of`",
+        kw_within => "`within`",
+        kw_over => "`over`",
+        kw_touches => "`touches`",
+        kw_principals => "`principals`",
+        kw_may => "`may`",
+        kw_in => "`in`",
+        kw_is => "`is`",
+        kw_snapshot => "`snapshot`",
+        kw_expect => "`expect`",
+        kw_by => "`by`",
+        kw_irreversible => "`irreversible`",
+        kw_security_fix => "`security_fix`",
+        _ => return None,
+    })
+}
+
+fn token_phrase(token: &str) -> Option<&'static str> {
+    Some(match token {
+        "{" => "`{`",
+        "}" => "`}`",
+        "(" => "`(`",
+        ")" => "`)`",
+        "[" => "`[`",
+        "]" => "`]`",
+        "=" => "`=`",
+        ":" => "`:`",
+        "," => "`,`",
+        "->" => "`->`",
+        "::" => "`::`",
+        _ => return None,
+    })
+}
+
+/// What a syntax error says: the byte offset, the message and a short label.
+pub struct SyntaxMessage {
+    pub offset: usize,
+    pub message: String,
+    pub label: String,
+    pub help: Option<String>,
+}
+
+pub fn describe(err: &Error<Rule>, text: &str) -> SyntaxMessage {
+    let offset = match err.location {
+        InputLocation::Pos(p) => p,
+        InputLocation::Span((s, _)) => s,
+    };
+    let mut wanted: Vec<&'static str> = Vec::new();
+    let mut push = |p: &'static str| {
+        if !wanted.contains(&p) {
+            wanted.push(p);
+        }
+    };
+    if let ErrorVariant::ParsingError { positives, .. } = &err.variant {
+        for r in positives {
+            if let Some(p) = phrase(*r) {
+                push(p);
+            }
+        }
+    }
+    if let Some(attempts) = err.parse_attempts() {
+        // pest does not export its token type; its Display is the literal itself.
+        for t in attempts.expected_tokens() {
+            if let Some(p) = token_phrase(&t.to_string()) {
+                push(p);
+            }
+        }
+    }
+    // Where a value may start, the ways it can start (a name, `class`, `-`) are noise.
+    if wanted.contains(&VALUE) {
+        wanted.retain(|w| !matches!(*w, "a name" | "`class`" | "`(`" | "`[`"));
+    }
+    let before = previous_token(text, offset);
+    let condition_context = matches!(before.as_deref(), Some("when" | "unless" | "require"));
+    let mut words: Vec<String> = wanted
+        .iter()
+        .map(|w| {
+            if *w == VALUE && condition_context {
+                "a condition".to_string()
+            } else {
+                w.to_string()
+            }
+        })
+        .collect();
+    // "an operator" alongside a list of what may follow an expression is noise: keep it last.
+    words.sort_by_key(|w| w == "an operator");
+    if words.is_empty() {
+        words.push("something else".into());
+    }
+    let expected = join_or(&words);
+    let found = found_token(text, offset);
+    let mut message = format!("expected {expected}");
+    if let Some(b) = &before {
+        message.push_str(&format!(" after `{b}`"));
+    }
+    let label = match &found {
+        Some(f) => format!("found `{f}`"),
+        None => "the file ends here".to_string(),
+    };
+    let help = help_for(found.as_deref(), before.as_deref());
+    SyntaxMessage {
+        offset,
+        message,
+        label,
+        help,
+    }
+}
+
+fn help_for(found: Option<&str>, before: Option<&str>) -> Option<String> {
+    match (found, before) {
+        (Some("="), _) => Some("compare with `==`; a single `=` only declares".into()),
+        (Some(f), _) if f.starts_with('\'') => Some("strings use double quotes: \"...\"".into()),
+        (Some(f), _) if f.chars().next().is_some_and(|c| c.is_ascii_uppercase()) => {
+            Some("names are lowercase: letters, digits and `_`".into())
+        }
+        (_, Some(b)) if matches!(b, ">" | ">=" | "<" | "<=" | "==" | "!=") => Some(format!(
+            "write what to compare with, e.g. `{b} 800ms` or `{b} 1%`"
+        )),
+        _ => None,
+    }
+}
+
+fn join_or(words: &[String]) -> String {
+    match words {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} or {}", init.join(", "), last),
+    }
+}
+
+fn is_word(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+/// The token that ends just before `offset`, skipping whitespace and `//` comments.
+pub fn previous_token(text: &str, offset: usize) -> Option<String> {
+    let head = text.get(..offset)?;
+    // Drop line comments from each line so `when // note` still finds `when`.
+    let mut end = head.len();
+    loop {
+        let trimmed = head[..end].trim_end();
+        let line_start = trimmed.rfind('\n').map_or(0, |i| i + 1);
+        let line = &trimmed[line_start..];
+        match line.find("//") {
+            Some(i) if !line[..i].contains('"') => end = line_start + i,
+            _ => {
+                end = trimmed.len();
+                break;
+            }
+        }
+    }
+    let s = &head[..end];
+    let last = s.chars().next_back()?;
+    let start = if is_word(last) {
+        s.rfind(|c: char| !is_word(c)).map_or(0, |i| i + 1)
+    } else if last == '"' {
+        // A string literal: name it by its first characters.
+        let open = s[..s.len() - 1].rfind('"')?;
+        let inner: String = s[open + 1..s.len() - 1].chars().take(20).collect();
+        return Some(format!("\"{inner}\""));
+    } else if "<>=!&|+-*/%?:.,".contains(last) {
+        s.rfind(|c: char| !"<>=!&|+-*/%?:.,".contains(c))
+            .map_or(0, |i| i + 1)
+    } else {
+        s.len() - last.len_utf8()
+    };
+    let tok = s[start..].trim();
+    if tok.is_empty() {
+        None
+    } else {
+        Some(tok.to_string())
+    }
+}
+
+/// The token at `offset`, for "found `...`".
+fn found_token(text: &str, offset: usize) -> Option<String> {
+    let rest = text.get(offset..)?.trim_start();
+    let first = rest.chars().next()?;
+    let len = if is_word(first) {
+        rest.find(|c: char| !is_word(c)).unwrap_or(rest.len())
+    } else if first == '\'' || first == '"' {
+        rest[1..].find(first).map_or(rest.len(), |i| i + 2).min(24)
+    } else {
+        let two = rest.get(..2).unwrap_or("");
+        if ["==", "!=", ">=", "<=", "&&", "||", "->", "::", "//", "/*"].contains(&two) {
+            2
+        } else {
+            first.len_utf8()
+        }
+    };
+    let mut end = len.min(rest.len());
+    while !rest.is_char_boundary(end) {
+        end -= 1;
+    }
+    Some(rest[..end].to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn previous_token_skips_space_and_comments() {
+        assert_eq!(previous_token("a when  ", 8).as_deref(), Some("when"));
+        assert_eq!(previous_token("p99 >= ", 7).as_deref(), Some(">="));
+        assert_eq!(
+            previous_token("x when // note\n  ", 17).as_deref(),
+            Some("when")
+        );
+        assert_eq!(previous_token("", 0), None);
+    }
+
+    #[test]
+    fn found_token_reads_one_token() {
+        assert_eq!(found_token(" and x", 0).as_deref(), Some("and"));
+        assert_eq!(found_token("== 3", 0).as_deref(), Some("=="));
+        assert_eq!(found_token("", 0), None);
+    }
+}

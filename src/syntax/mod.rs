@@ -1,0 +1,6 @@
+//! Policy text to a typed AST with spans, and back to canonical text.
+
+pub mod ast;
+mod expected;
+pub mod parse;
+pub mod print;
