@@ -93,6 +93,7 @@ impl Diagnostic {
             // Rendering into a String cannot fail in practice; fall back to one line.
             out = format!("{}\n", self.one_line(sources));
         }
+        out.push('\n');
         out
     }
 
@@ -124,22 +125,24 @@ impl fmt::Debug for Report<'_> {
 }
 
 impl fmt::Display for Report<'_> {
+    /// `error[E0004]: message`, the header rustc users know; miette prints it after its marker.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.diag.message)
+        let sev = match self.diag.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(
+            f,
+            "{sev}[{}]: {}",
+            self.diag.code.as_str(),
+            self.diag.message
+        )
     }
 }
 
 impl std::error::Error for Report<'_> {}
 
 impl miette::Diagnostic for Report<'_> {
-    fn code<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        let sev = match self.diag.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        };
-        Some(Box::new(format!("{sev}[{}]", self.diag.code.as_str())))
-    }
-
     fn severity(&self) -> Option<miette::Severity> {
         Some(match self.diag.severity {
             Severity::Error => miette::Severity::Error,

@@ -1,1 +1,200 @@
-fn main() {}
+//! Data-driven tests: a case is a file (or directory) with its expected output beside it.
+//!
+//! - `tests/ui/NAME.rollguard` or `tests/ui/NAME/` (a set of several files): the diagnostics
+//!   as a user sees them, in `tests/ui/NAME.stderr`.
+//! - `tests/eval/NAME/`: policy files and `snapshot.json`; the decision JSON in
+//!   `expected.json`, or the snapshot error in `expected.err`.
+//!
+//! Run `cargo test --test data -- --bless` (or set `ROLLGUARD_BLESS=1`) to write the expected
+//! files from the current output; review the diff before committing.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use rollguard::{compile, FsLoader, SetFile};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests")
+}
+
+fn bless() -> bool {
+    std::env::var_os("ROLLGUARD_BLESS").is_some() || std::env::args().any(|a| a == "--bless")
+}
+
+/// Compares `actual` with the file at `expected`, or writes it when blessing.
+fn expect_file(expected: &Path, actual: &str) -> Result<(), Failed> {
+    if bless() {
+        fs::write(expected, actual)
+            .map_err(|e| format!("cannot write {}: {e}", expected.display()))?;
+        return Ok(());
+    }
+    let want = fs::read_to_string(expected).map_err(|e| {
+        format!(
+            "cannot read {} ({e}); run `cargo test --test data -- --bless` to create it",
+            expected.display()
+        )
+    })?;
+    if want == actual {
+        Ok(())
+    } else {
+        Err(format!(
+            "output differs from {}\n--- expected\n{want}\n--- actual\n{actual}\n(run `cargo test --test data -- --bless` to accept)",
+            expected.display()
+        )
+        .into())
+    }
+}
+
+/// The policy files of a case, named relative to `base` so output does not depend on where the
+/// repository lives.
+fn set_files(case: &Path, base: &Path) -> Vec<SetFile> {
+    let mut paths: Vec<PathBuf> = if case.is_dir() {
+        fs::read_dir(case)
+            .expect("case directory")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "rollguard"))
+            .collect()
+    } else {
+        vec![case.to_path_buf()]
+    };
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| SetFile {
+            name: p.strip_prefix(base).unwrap_or(&p).display().to_string(),
+            text: fs::read_to_string(&p).expect("policy file"),
+            path: p,
+        })
+        .collect()
+}
+
+fn ui_case(case: PathBuf, expected: PathBuf, base: PathBuf) -> Result<(), Failed> {
+    let c = compile(&set_files(&case, &base), &FsLoader);
+    let mut out = String::new();
+    for d in &c.diagnostics {
+        out.push_str(&d.render(&c.sources, false));
+    }
+    if c.diagnostics.is_empty() {
+        out.push_str("(no diagnostics)\n");
+    }
+    expect_file(&expected, &out)
+}
+
+fn eval_case(case: PathBuf, base: PathBuf) -> Result<(), Failed> {
+    let c = compile(&set_files(&case, &base), &FsLoader);
+    let Some(compiled) = &c.compiled else {
+        let msgs: Vec<String> = c
+            .diagnostics
+            .iter()
+            .map(|d| d.one_line(&c.sources))
+            .collect();
+        return Err(format!("the policy does not compile:\n{}", msgs.join("\n")).into());
+    };
+    let snapshot =
+        fs::read(case.join("snapshot.json")).map_err(|e| format!("snapshot.json: {e}"))?;
+    match compiled.decide(&snapshot) {
+        Ok(d) => {
+            let json = d.to_json() + "\n";
+            // Determinism: a second evaluation prints the same bytes.
+            let again = compiled.decide(&snapshot).map(|d| d.to_json() + "\n");
+            if again.as_deref() != Ok(json.as_str()) {
+                return Err("two evaluations of one snapshot differ".into());
+            }
+            if case.join("expected.err").exists() {
+                return Err(format!("expected a snapshot error, got a decision:\n{json}").into());
+            }
+            expect_file(&case.join("expected.json"), &json)
+        }
+        Err(e) => {
+            if case.join("expected.json").exists() {
+                return Err(format!("expected a decision, got a snapshot error: {e}").into());
+            }
+            expect_file(&case.join("expected.err"), &format!("{e}\n"))
+        }
+    }
+}
+
+fn ui_trials() -> Vec<Trial> {
+    let base = root().join("ui");
+    let mut entries: Vec<PathBuf> = fs::read_dir(&base)
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    entries.sort();
+    entries
+        .into_iter()
+        .filter(|p| p.is_dir() || p.extension().is_some_and(|x| x == "rollguard"))
+        .filter(|p| !p.file_name().is_some_and(|n| n == "fixtures"))
+        .map(|case| {
+            let stem = case
+                .file_stem()
+                .expect("case name")
+                .to_string_lossy()
+                .to_string();
+            let expected = base.join(format!("{stem}.stderr"));
+            let b = base.clone();
+            Trial::test(format!("ui::{stem}"), move || ui_case(case, expected, b))
+        })
+        .collect()
+}
+
+fn eval_trials() -> Vec<Trial> {
+    let base = root().join("eval");
+    let mut entries: Vec<PathBuf> = fs::read_dir(&base)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default();
+    entries.sort();
+    entries
+        .into_iter()
+        .map(|case| {
+            let name = case
+                .file_name()
+                .expect("case name")
+                .to_string_lossy()
+                .to_string();
+            let b = base.clone();
+            Trial::test(format!("eval::{name}"), move || eval_case(case, b))
+        })
+        .collect()
+}
+
+/// Every diagnostic code has an explanation, and some UI case shows it, as rustc's tidy asks.
+fn codes_trial() -> Trial {
+    Trial::test("ui::every_code_is_explained_and_exercised", || {
+        let mut all = String::new();
+        for e in fs::read_dir(root().join("ui"))
+            .map_err(|e| e.to_string())?
+            .flatten()
+        {
+            if e.path().extension().is_some_and(|x| x == "stderr") {
+                all.push_str(&fs::read_to_string(e.path()).map_err(|e| e.to_string())?);
+            }
+        }
+        let mut missing = Vec::new();
+        for c in rollguard::codes::ALL {
+            if c.explanation().trim().is_empty() || c.title().is_empty() {
+                missing.push(format!("{} has no explanation", c.as_str()));
+            }
+            if !all.contains(&format!("[{}]", c.as_str())) {
+                missing.push(format!("{} is shown by no tests/ui case", c.as_str()));
+            }
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(missing.join("\n").into())
+        }
+    })
+}
+
+fn main() {
+    let args = Arguments::from_iter(std::env::args().filter(|a| a != "--bless"));
+    let mut trials = ui_trials();
+    trials.extend(eval_trials());
+    trials.push(codes_trial());
+    libtest_mimic::run(&args, trials).exit();
+}

@@ -174,6 +174,10 @@ fn help_for(found: Option<&str>, before: Option<&str>) -> Option<String> {
         (_, Some(b)) if matches!(b, ">" | ">=" | "<" | "<=" | "==" | "!=") => Some(format!(
             "write what to compare with, e.g. `{b} 800ms` or `{b} 1%`"
         )),
+        (_, Some("when" | "unless")) => Some("write a condition, e.g. `error_rate > 2 * baseline(error_rate)`".into()),
+        (_, Some("require")) => Some("write the evidence the policy needs, e.g. `require fresh(error_rate) within 2m else halt`".into()),
+        (_, Some("else")) => Some("a gate ends with the action to take: `else inconclusive`, `else hold` or `else halt`".into()),
+        (_, Some("and" | "or" | "not" | "+" | "-" | "*" | "/" | "?" | ":")) => Some("complete the expression on both sides of the operator".into()),
         _ => None,
     }
 }
