@@ -59,13 +59,26 @@ pub(crate) struct Lower<'a> {
     inline_site: Option<Span>,
     stack: Vec<(Frame, String, Span)>,
     cycles: HashSet<Vec<String>>,
+    /// Set once the program grew too large; reported once.
+    too_big: bool,
     pub program: Program,
+    /// The depth of each node's tree, indexed like `program.nodes`.
+    depths: Vec<u32>,
+    sizes: Vec<u32>,
+    pushed: usize,
     pub slots: HashMap<DeclRef, SlotId>,
     pub class_ids: HashMap<String, ir::ClassId>,
     pub tag_ids: HashMap<String, ir::TagId>,
 }
 
 pub(crate) type Lowered = (Ty, NodeId);
+
+const MAX_INLINE_DEPTH: usize = 32;
+const MAX_IR_DEPTH: u32 = 1024;
+/// Operations in one condition once expanded, counting shared operands once per use.
+const MAX_TREE: u32 = 1 << 20;
+/// Nodes built in one compilation, scratch included.
+const MAX_PUSHED: usize = 1 << 23;
 
 fn plain_literal(e: &ast::Expr) -> Option<f64> {
     match &e.kind {
@@ -101,7 +114,11 @@ impl<'a> Lower<'a> {
             inline_site: None,
             stack: Vec::new(),
             cycles: HashSet::new(),
+            too_big: false,
             program: Program::default(),
+            depths: Vec::new(),
+            sizes: Vec::new(),
+            pushed: 0,
             slots: HashMap::new(),
             class_ids: HashMap::new(),
             tag_ids: HashMap::new(),
@@ -152,8 +169,52 @@ impl<'a> Lower<'a> {
     // ------------------------------------------------------------ node constructors
 
     pub fn push(&mut self, n: Node) -> NodeId {
+        // The evaluator recurses over operands and reads shared operands once per use: keep
+        // every tree shallow and small enough for any stack and any deadline.
+        let (mut depth, mut size) = (0u32, 1u32);
+        n.for_each_child(&mut |c| {
+            depth = depth.max(self.depths[c as usize]);
+            size = size.saturating_add(self.sizes[c as usize]);
+        });
+        self.pushed += 1;
+        let n = if depth >= MAX_IR_DEPTH || size > MAX_TREE || self.pushed > MAX_PUSHED {
+            self.too_big();
+            (depth, size) = (0, 1);
+            Node::Bool(false)
+        } else {
+            n
+        };
         self.program.nodes.push(n);
+        self.depths.push(depth + 1);
+        self.sizes.push(size);
         (self.program.nodes.len() - 1) as NodeId
+    }
+
+    fn too_big(&mut self) {
+        if !self.too_big {
+            self.too_big = true;
+            let span = self
+                .inline_site
+                .or(self.stack.first().map(|f| f.2))
+                .unwrap_or_default();
+            let d = Diagnostic::error(
+                Code::Recursion,
+                span,
+                "this expands to a program too large or too deep to evaluate safely",
+            )
+            .label("expanded from here")
+            .help(format!(
+                "lets and fns are inlined where they are used; keep helpers under {MAX_INLINE_DEPTH} levels deep and each condition under {MAX_TREE} operations once expanded"
+            ));
+            self.diags.push(d);
+        }
+    }
+
+    /// Drops scratch nodes built while checking a let or fn body on its own.
+    pub fn truncate(&mut self, len: usize) {
+        self.program.nodes.truncate(len);
+        self.depths.truncate(len);
+        self.sizes.truncate(len);
     }
 
     fn node(&self, id: NodeId) -> &Node {
@@ -470,6 +531,11 @@ impl<'a> Lower<'a> {
         F: FnOnce(&mut Self) -> Lowered,
     {
         if self.frame_cycle(&frame, name, use_span) {
+            return (Ty::Error, self.push(Node::Bool(false)));
+        }
+        // Inlining multiplies (`let b = a and a`, `let c = b and b`, ...): bound it.
+        if self.too_big || self.stack.len() >= MAX_INLINE_DEPTH {
+            self.too_big();
             return (Ty::Error, self.push(Node::Bool(false)));
         }
         let outer = self.muted == 0;

@@ -195,7 +195,7 @@ impl Lower<'_> {
                     ItemKind::Fn(f) => self.fn_body(u, f),
                     _ => continue,
                 }
-                self.program.nodes.truncate(mark);
+                self.truncate(mark);
                 self.program.cel.truncate(cel_mark);
             }
         }
@@ -412,7 +412,7 @@ impl Lower<'_> {
                 let mark = self.program.nodes.len();
                 let cel_mark = self.program.cel.len();
                 self.expr(&l.value, &env(Place::Anywhere));
-                self.program.nodes.truncate(mark);
+                self.truncate(mark);
                 self.program.cel.truncate(cel_mark);
             }
         }

@@ -259,6 +259,30 @@ pub enum Node {
     Cel(CelId),
 }
 
+impl Node {
+    /// Calls `f` with each operand, in order.
+    pub fn for_each_child(&self, f: &mut dyn FnMut(NodeId)) {
+        match self {
+            Node::PrincipalIs(a, _) | Node::Not(a) | Node::Neg(a) | Node::InLabels(a) => f(*a),
+            Node::And(a, b) | Node::Or(a, b) | Node::Arith(_, a, b) | Node::Cmp(_, a, b) => {
+                f(*a);
+                f(*b);
+            }
+            Node::InList(a, items) => {
+                f(*a);
+                items.iter().for_each(|i| f(*i));
+            }
+            Node::List(items) => items.iter().for_each(|i| f(*i)),
+            Node::Cond(c, a, b) => {
+                f(*c);
+                f(*a);
+                f(*b);
+            }
+            _ => {}
+        }
+    }
+}
+
 /// The type a signal is declared with; the snapshot's values must fit it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -410,31 +434,6 @@ impl Program {
     pub fn walk(&self, id: NodeId, f: &mut dyn FnMut(NodeId, &Node)) {
         let node = self.node(id);
         f(id, node);
-        match node {
-            Node::PrincipalIs(a, _) | Node::Not(a) | Node::Neg(a) | Node::InLabels(a) => {
-                self.walk(*a, f)
-            }
-            Node::And(a, b) | Node::Or(a, b) | Node::Arith(_, a, b) | Node::Cmp(_, a, b) => {
-                self.walk(*a, f);
-                self.walk(*b, f);
-            }
-            Node::InList(a, items) => {
-                self.walk(*a, f);
-                for i in items {
-                    self.walk(*i, f);
-                }
-            }
-            Node::List(items) => {
-                for i in items {
-                    self.walk(*i, f);
-                }
-            }
-            Node::Cond(c, a, b) => {
-                self.walk(*c, f);
-                self.walk(*a, f);
-                self.walk(*b, f);
-            }
-            _ => {}
-        }
+        node.for_each_child(&mut |c| self.walk(c, f));
     }
 }

@@ -79,8 +79,18 @@ pub fn parse_file(file: FileId, text: &str) -> (File, Vec<Diagnostic>) {
                 let mut inner = top.into_inner();
                 match inner.next() {
                     Some(p) if p.as_rule() == Rule::item => {
-                        let cx = Cx { file, offset };
-                        out.items.push(cx.item(p));
+                        if cost(&p) > MAX_DEPTH {
+                            let start = offset + p.as_span().start();
+                            let span = Span::new(file, start, start + 1);
+                            diags.push(
+                                Diagnostic::error(Code::Syntax, span, format!("this declaration nests operators more than {MAX_DEPTH} deep"))
+                                    .label("too deep to evaluate safely")
+                                    .help("split the condition into `let` declarations or separate rules"),
+                            );
+                        } else {
+                            let cx = Cx { file, offset };
+                            out.items.push(cx.item(p));
+                        }
                         offset += end;
                     }
                     _ => break, // EOI: only whitespace and comments remain
@@ -134,6 +144,21 @@ pub fn parse_expr(file: FileId, text: &str) -> Result<Expr, Diagnostic> {
             .label(m.label))
         }
     }
+}
+
+/// An upper bound on the depth of the expression trees under `p`: each operator of an
+/// expression may add a level, and nested expressions stack. Deeper declarations are refused,
+/// so that no pass after parsing (all recursive) can exhaust the stack.
+const MAX_DEPTH: usize = 256;
+
+fn cost(p: &Pair<Rule>) -> usize {
+    let children = p.clone().into_inner();
+    let own = if p.as_rule() == Rule::expr {
+        children.len()
+    } else {
+        0
+    };
+    own + children.map(|c| cost(&c)).max().unwrap_or(0)
 }
 
 fn too_deep(text: &str) -> Option<usize> {
@@ -755,6 +780,17 @@ mod tests {
         );
         assert_eq!(d.len(), 2, "{d:?}");
         assert_eq!(f.items.len(), 2);
+    }
+
+    #[test]
+    fn long_operator_chains_are_refused_not_overflowed() {
+        let text = format!("let a = {}1", "!".repeat(5_000));
+        let (_, d) = parse(&text);
+        assert_eq!(d.len(), 1, "{d:?}");
+        let text = format!("let a = 1{}", " + 1".repeat(5_000));
+        let (_, d) = parse(&text);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(d[0].message.contains("deep"));
     }
 
     #[test]
