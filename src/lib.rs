@@ -59,7 +59,7 @@ impl Compilation {
 pub fn compile(files: &[SetFile], loader: &dyn Loader) -> Compilation {
     let mut sources = Sources::default();
     let checked = check::check(&mut sources, files, loader);
-    let mut diagnostics = checked.diagnostics;
+    let diagnostics = checked.diagnostics;
     let compiled = checked.program.map(|(program, origins, tests)| {
         let cel = program
             .cel
@@ -80,8 +80,21 @@ pub fn compile(files: &[SetFile], loader: &dyn Loader) -> Compilation {
             tests,
         }
     });
-    // A test whose snapshot names an undeclared class could never pass: say so at compile time.
-    if let Some(c) = &compiled {
+    let has_error = diagnostics.iter().any(Diagnostic::is_error);
+    Compilation {
+        sources,
+        diagnostics,
+        compiled: if has_error { None } else { compiled },
+    }
+}
+
+impl Compilation {
+    /// Reads every `test` block's snapshot and reports those that cannot pass: unreadable,
+    /// invalid, or naming an undeclared class. `check` and `test` run this; `eval` does not, so a
+    /// broken test fixture never stops a deployment decision.
+    pub fn check_test_snapshots(&mut self, loader: &dyn Loader) {
+        let Some(c) = &self.compiled else { return };
+        let mut diagnostics = Vec::new();
         for t in &c.tests {
             let bytes = match loader.read(&t.snapshot) {
                 Ok(text) => text,
@@ -92,7 +105,7 @@ pub fn compile(files: &[SetFile], loader: &dyn Loader) -> Compilation {
                             t.snapshot_span,
                             format!(
                                 "cannot read the test's snapshot `{}`: {e}",
-                                t.snapshot.display()
+                                t.snapshot_written
                             ),
                         )
                         .label("unreadable snapshot")
@@ -118,12 +131,10 @@ pub fn compile(files: &[SetFile], loader: &dyn Loader) -> Compilation {
                 );
             }
         }
-    }
-    let has_error = diagnostics.iter().any(Diagnostic::is_error);
-    Compilation {
-        sources,
-        diagnostics,
-        compiled: if has_error { None } else { compiled },
+        if diagnostics.iter().any(Diagnostic::is_error) {
+            self.compiled = None;
+        }
+        self.diagnostics.extend(diagnostics);
     }
 }
 

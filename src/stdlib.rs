@@ -15,3 +15,16 @@ pub fn module(name: &str) -> Option<&'static str> {
         .find(|(n, _)| *n == name)
         .map(|(_, text)| *text)
 }
+
+/// The standard module whose signal or class is called `name`, for "add `use std::...`" help.
+pub fn declaring_module(name: &str) -> Option<&'static str> {
+    MODULES.iter().find_map(|(module, text)| {
+        text.lines()
+            .filter_map(|l| {
+                l.strip_prefix("signal ")
+                    .or_else(|| l.strip_prefix("class "))
+            })
+            .any(|rest| rest.split([':', ' ', '{']).next() == Some(name))
+            .then_some(*module)
+    })
+}

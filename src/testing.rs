@@ -39,7 +39,7 @@ pub fn run(
             };
             let decision = loader
                 .read(&t.snapshot)
-                .map_err(|e| format!("cannot read `{}`: {e}", t.snapshot.display()))
+                .map_err(|e| format!("cannot read `{}`: {e}", t.snapshot_written))
                 .and_then(|text| compiled.decide(text.as_bytes()).map_err(|e| e.to_string()));
             match decision {
                 Err(e) => r.error = Some(e),

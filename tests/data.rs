@@ -70,7 +70,8 @@ fn set_files(case: &Path, base: &Path) -> Vec<SetFile> {
 }
 
 fn ui_case(case: PathBuf, expected: PathBuf, base: PathBuf) -> Result<(), Failed> {
-    let c = compile(&set_files(&case, &base), &FsLoader);
+    let mut c = compile(&set_files(&case, &base), &FsLoader);
+    c.check_test_snapshots(&FsLoader);
     let mut out = String::new();
     for d in &c.diagnostics {
         out.push_str(&d.render(&c.sources, false));
@@ -124,7 +125,7 @@ fn ui_trials() -> Vec<Trial> {
     entries
         .into_iter()
         .filter(|p| p.is_dir() || p.extension().is_some_and(|x| x == "rollguard"))
-        .filter(|p| !p.file_name().is_some_and(|n| n == "fixtures"))
+        .filter(|p| p.file_name().is_none_or(|n| n != "fixtures"))
         .map(|case| {
             let stem = case
                 .file_stem()

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use super::{DeclRef, Unit, BUILTINS};
 use crate::codes::Code;
 use crate::diagnostic::Diagnostic;
-use crate::source::Sources;
+use crate::source::{Sources, Span};
 use crate::syntax::ast::{Ident, Item, ItemKind};
 
 pub(crate) struct Decls {
@@ -100,10 +100,9 @@ impl Decls {
         // The set's namespace: its files' declarations and everything they import.
         let mut set_values: HashMap<String, DeclRef> = HashMap::new();
         let mut contributors: Vec<usize> = Vec::new();
-        for (u, unit) in units.iter().enumerate().filter(|(_, u)| u.in_set) {
-            if !contributors.contains(&u) {
-                contributors.push(u);
-            }
+        // The set's own files first, so a clash with an import is reported at the import.
+        contributors.extend((0..units.len()).filter(|&u| units[u].in_set));
+        for unit in units.iter().filter(|u| u.in_set) {
             for &m in &unit.imports {
                 if !contributors.contains(&m) {
                     contributors.push(m);
@@ -118,7 +117,12 @@ impl Decls {
                     Some(first) if first != d => {
                         let a = value_name(item(units, *d)).expect("value decl");
                         let b = value_name(item(units, *first)).expect("value decl");
-                        diags.push(duplicate(kind_word(item(units, *d)), a, b, sources));
+                        diags.push(match import_of(units, d.unit) {
+                            Some(use_span) => {
+                                imported_clash(units, sources, a, use_span, *first, b)
+                            }
+                            None => duplicate(kind_word(item(units, *d)), a, b, sources),
+                        });
                     }
                     _ => {
                         set_values.insert(name.clone(), *d);
@@ -203,5 +207,48 @@ fn decl_ident(it: &Item) -> &Ident {
         ItemKind::Scope(s) => &s.name,
         ItemKind::Policy(p) => &p.name,
         _ => value_name(it).expect("a named declaration"),
+    }
+}
+
+/// The first `use` in the set's own files that imports `module`.
+fn import_of(units: &[Unit], module: usize) -> Option<Span> {
+    units.iter().filter(|u| u.in_set).find_map(|u| {
+        u.imports
+            .iter()
+            .position(|&m| m == module)
+            .map(|i| u.import_spans[i])
+    })
+}
+
+/// A name a `use` imports clashes with one already in the set (declared, or imported earlier).
+fn imported_clash(
+    units: &[Unit],
+    sources: &Sources,
+    name: &Ident,
+    use_span: Span,
+    first: DeclRef,
+    first_name: &Ident,
+) -> Diagnostic {
+    let imported_from = sources.get(name.span.file).name.clone();
+    match import_of(units, first.unit).filter(|_| !units[first.unit].in_set) {
+        Some(first_use) => Diagnostic::error(
+            Code::Duplicate,
+            use_span,
+            format!("`{imported_from}` and `{}` both declare `{}`", sources.get(first_name.span.file).name, name.name),
+        )
+        .label(format!("imports `{}`", name.name))
+        .with_label(first_use, format!("also imports `{}`", name.name))
+        .help("import only one of them in this set, or rename the declaration in your own module"),
+        None => Diagnostic::error(
+            Code::Duplicate,
+            first_name.span,
+            format!("`{}` is declared here and also imported from `{imported_from}`", name.name),
+        )
+        .label("declared here")
+        .with_label(use_span, format!("this `use` imports another `{}`", name.name))
+        .help(format!(
+            "rename this declaration (e.g. `{}_local`), or drop it and use the one `{imported_from}` declares",
+            name.name
+        )),
     }
 }

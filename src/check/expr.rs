@@ -89,6 +89,42 @@ fn plain_literal(e: &ast::Expr) -> Option<f64> {
     }
 }
 
+/// The column and the gist of a CEL parse error, without the parser's token names.
+fn cel_error(message: &str) -> (usize, String) {
+    let line = message
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
+    let line = line.strip_prefix("ERROR: ").unwrap_or(line);
+    let mut column = 1;
+    let mut rest = line;
+    if let Some(tail) = line.strip_prefix("<input>:") {
+        let mut parts = tail.splitn(3, ':');
+        let _line = parts.next();
+        column = parts
+            .next()
+            .and_then(|c| c.trim().parse().ok())
+            .unwrap_or(1);
+        rest = parts.next().unwrap_or("").trim();
+    }
+    let gist = rest.split(" expecting ").next().unwrap_or(rest).trim();
+    let gist = gist.strip_prefix("Syntax error: ").unwrap_or(gist);
+    let gist = if gist.contains("'<EOF>'") {
+        "the expression ends too early"
+    } else {
+        gist
+    };
+    (
+        column,
+        if gist.is_empty() {
+            "syntax error".to_string()
+        } else {
+            gist.to_string()
+        },
+    )
+}
+
 fn tidy(n: f64) -> String {
     let r = (n * 1e9).round() / 1e9;
     if r.fract() == 0.0 && r.abs() < 1e15 {
@@ -342,20 +378,16 @@ impl<'a> Lower<'a> {
             ExprKind::Window(f, arg, over) => self.window_fn(e, *f, arg, over, env),
             ExprKind::Cel(src, span) => {
                 if let Err(err) = cel::Program::compile(src) {
-                    let msg = err.to_string();
-                    let first = msg
-                        .lines()
-                        .find(|l| !l.trim().is_empty())
-                        .unwrap_or("parse error")
-                        .trim()
-                        .to_string();
+                    let (column, what) = cel_error(&err.to_string());
+                    // Point inside the string: one past the opening quote, plus the column.
+                    let at = (span.start + column as u32).min(span.end.saturating_sub(1));
                     let d = Diagnostic::error(
                         Code::CelSyntax,
-                        *span,
-                        format!("the CEL expression does not parse: {first}"),
+                        Span { start: at, end: at + 1, ..*span },
+                        format!("the CEL expression does not parse: {what}"),
                     )
-                    .label("in this CEL expression")
-                    .help("CEL conditions are parsed when the policy is compiled; fix the expression or write the condition in rollguard");
+                    .label("here")
+                    .help("CEL conditions are parsed when the policy is compiled; complete the expression, or write the condition in rollguard");
                     self.err(d);
                     return (Ty::Error, self.push(Node::Bool(false)));
                 }
@@ -497,23 +529,38 @@ impl<'a> Lower<'a> {
         let Some(pos) = self.stack.iter().position(|(f, _, _)| f == frame) else {
             return false;
         };
-        let mut names: Vec<String> = self.stack[pos..]
+        let members: Vec<(String, Span)> = self.stack[pos..]
             .iter()
-            .map(|(_, n, _)| n.clone())
+            .map(|(_, n, s)| (n.clone(), *s))
             .collect();
-        let mut key = names.clone();
+        let mut key: Vec<String> = members.iter().map(|(n, _)| n.clone()).collect();
         key.sort();
         if self.cycles.insert(key) {
-            names.push(name.to_string());
-            let first_span = self.stack[pos].2;
-            let d = Diagnostic::error(
+            // Tell the cycle from the declaration that comes first in the source.
+            let start = (0..members.len())
+                .min_by_key(|&i| (members[i].1.file, members[i].1.start))
+                .unwrap_or(0);
+            let mut names: Vec<&str> = (0..members.len())
+                .map(|i| members[(start + i) % members.len()].0.as_str())
+                .collect();
+            names.push(names[0]);
+            let mut d = Diagnostic::error(
                 Code::Recursion,
-                first_span,
-                format!("`{}` is defined in terms of itself: {}", names[0], names.join(" -> ")),
+                members[start].1,
+                format!(
+                    "`{}` is defined in terms of itself: {}",
+                    names[0],
+                    names.join(" -> ")
+                ),
             )
-            .label("the cycle starts here")
-            .with_label(span, format!("`{name}` is used again here"))
-            .help("helpers are inlined at compile time, so they cannot recurse; write the condition without the cycle");
+            .label("the cycle starts here");
+            for (i, (n, sp)) in members.iter().enumerate() {
+                if i != start {
+                    d = d.with_label(*sp, format!("`{n}` is part of the cycle"));
+                }
+            }
+            let _ = (name, span);
+            d = d.help("lets and fns are expanded where they are used, so they cannot refer to themselves; write the condition without the cycle");
             self.diags.push(d);
         }
         true
@@ -667,10 +714,13 @@ impl<'a> Lower<'a> {
         .label("not declared");
         d = match did_you_mean(&id.name, candidates.iter().copied()) {
             Some(s) => d.help(format!("did you mean `{s}`?")),
-            None => d.help(format!(
-                "declare it (`signal {}: ratio = \"...\"`, `let {} = ...`) or import a module that does (`use std::http`)",
-                id.name, id.name
-            )),
+            None => match crate::stdlib::declaring_module(&id.name) {
+                Some(m) => d.help(format!("`{}` is declared by `std::{m}`: add `use std::{m}` to this file", id.name)),
+                None => d.help(format!(
+                    "declare it (`signal {}: TYPE = \"snapshot.key\"` or `let {} = ...`), or `use` the module that declares it",
+                    id.name, id.name
+                )),
+            },
         };
         self.err(d);
         (Ty::Error, self.push(Node::Bool(false)))
@@ -798,6 +848,24 @@ impl<'a> Lower<'a> {
         if let Node::Signal(slot) = self.node(n) {
             return Ok(Some(*slot));
         }
+        let mut inside = None;
+        self.program.walk(n, &mut |_, node| {
+            if let Node::Signal(s)
+            | Node::Baseline(s)
+            | Node::Samples(s)
+            | Node::Delta(s)
+            | Node::Age(s) = node
+            {
+                inside.get_or_insert(*s);
+            }
+        });
+        let help = match inside {
+            Some(s) => format!(
+                "name the signal itself: `{func}({})`",
+                self.program.signals[s as usize].name
+            ),
+            None => format!("name a declared signal: `{func}(NAME)`"),
+        };
         let d = Diagnostic::error(
             Code::ArgumentType,
             arg.span,
@@ -807,12 +875,18 @@ impl<'a> Lower<'a> {
             ),
         )
         .label("not a signal")
-        .help(format!("name a declared signal: `{func}(error_rate)`"));
+        .help(help);
         self.err_at_use(d);
         Err(())
     }
 
     fn place_allows(&mut self, what: &str, span: Span, env: &Env) {
+        let written = self
+            .sources
+            .text(span)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
         let ok = match what {
             "fresh" => matches!(env.place, Place::Anywhere | Place::Require),
             _ => matches!(
@@ -824,12 +898,12 @@ impl<'a> Lower<'a> {
             let (msg, help) = if what == "fresh" {
                 (
                     "`fresh(...)` may appear only in a `require` gate",
-                    "a rule that fires on missing evidence would act on missing evidence alone; write `require fresh(...) within 2m else halt`",
+                    format!("a rule that fires on missing evidence would act on missing evidence alone; gate the policy instead: `require {written} else halt`"),
                 )
             } else {
                 (
                     "`has(...)` may appear only in `applies`, a `require` or an approval's `when`",
-                    "`has` is false when the input is missing, so a rule could fire on missing evidence; compare the input itself, which is unknown when missing",
+                    "`has` is false when the input is missing, so a rule could fire on missing evidence; compare the input itself, which is unknown when missing".to_string(),
                 )
             };
             let d = Diagnostic::error(Code::TwoValuedPlacement, span, msg)
@@ -882,6 +956,24 @@ impl<'a> Lower<'a> {
     }
 
     fn call(&mut self, e: &ast::Expr, name: &ast::Ident, args: &[ast::Expr], env: &Env) -> Lowered {
+        if name.name == "cel" {
+            let d = Diagnostic::error(
+                Code::ArgumentType,
+                e.span,
+                "`cel(...)` takes a CEL expression written as a string",
+            )
+            .label("not a string")
+            .help(format!(
+                "quote the expression: `cel(\"{}\")`",
+                args.iter()
+                    .map(|a| self.text(a))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+                    .replace('"', "'")
+            ));
+            self.err(d);
+            return (Ty::Error, self.push(Node::Bool(false)));
+        }
         let builtin = matches!(
             name.name.as_str(),
             "baseline" | "samples" | "age" | "delta" | "has"

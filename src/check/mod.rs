@@ -10,7 +10,7 @@ mod expr;
 mod policy;
 pub mod ty;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::codes::Code;
@@ -55,7 +55,10 @@ impl Loader for FsLoader {
 #[derive(Clone, Debug)]
 pub struct TestCase {
     pub title: String,
+    /// Where the snapshot is read from.
     pub snapshot: PathBuf,
+    /// The snapshot's path as the test writes it, for messages.
+    pub snapshot_written: String,
     pub snapshot_span: Span,
     pub expect: ir::Action,
     pub by: Vec<String>,
@@ -75,6 +78,8 @@ pub(crate) struct Unit {
     pub in_set: bool,
     /// Units this one imports, without repeats.
     pub imports: Vec<usize>,
+    /// The `use` target of each import, for messages.
+    pub import_spans: Vec<Span>,
     pub dir: PathBuf,
 }
 
@@ -143,12 +148,14 @@ fn load_units(
             ast,
             in_set: true,
             imports: Vec::new(),
+            import_spans: Vec::new(),
             dir: f.path.parent().map(Path::to_path_buf).unwrap_or_default(),
         });
     }
     let mut next = 0;
     while next < units.len() {
         let mut imports = Vec::new();
+        let mut import_spans = Vec::new();
         let uses: Vec<(UseTarget, Span)> = units[next]
             .ast
             .items
@@ -222,10 +229,10 @@ fn load_units(
                                 Diagnostic::error(
                                     Code::UnknownModule,
                                     span,
-                                    format!("cannot read `{}`", full.display()),
+                                    format!("cannot read `{p}`"),
                                 )
                                 .label("no such file")
-                                .help("a `use` path is relative to the file that holds it"),
+                                .help("a `use` path is relative to the file that holds it; check the name and the folder"),
                             );
                             continue;
                         }
@@ -251,6 +258,7 @@ fn load_units(
                         ast,
                         in_set: false,
                         imports: Vec::new(),
+                        import_spans: Vec::new(),
                         dir,
                     });
                     by_identity.insert(identity, units.len() - 1);
@@ -259,12 +267,12 @@ fn load_units(
             };
             if idx != next && !imports.contains(&idx) {
                 imports.push(idx);
+                import_spans.push(span);
             }
         }
         units[next].imports = imports;
+        units[next].import_spans = import_spans;
         next += 1;
     }
-    // Policies and tests of imported modules stay in their own set.
-    let _ = BTreeMap::<(), ()>::new();
     units
 }

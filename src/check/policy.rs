@@ -558,13 +558,32 @@ impl Lower<'_> {
                     let valid =
                         n.is_finite() && n >= 1.0 && n.fract() == 0.0 && n <= u32::MAX as f64;
                     if !valid {
-                        let diag = Diagnostic::error(
-                            Code::ApprovalCount,
-                            nspan,
-                            format!("approval `{}` requires {} approvers; it needs at least 1", name.name, self.sources.text(nspan)),
-                        )
-                        .label("must be a whole number of at least 1")
-                        .help(format!("an approval nobody needs to give disables itself: require at least `1 of {}`, or delete approval `{}`", print::principal(of), name.name));
+                        let written = self.sources.text(nspan).to_string();
+                        let (message, label, help) = if n.is_finite()
+                            && n >= 1.0
+                            && n.fract() != 0.0
+                        {
+                            (
+                                format!("approval `{}` requires {written} approvers; a count is a whole number", name.name),
+                                "not a whole number",
+                                format!("write `{} of {}`", n.ceil() as u64, print::principal(of)),
+                            )
+                        } else if n.is_finite() && n >= 1.0 {
+                            (
+                                format!("approval `{}` requires {written} approvers, more than can ever be counted", name.name),
+                                "too large",
+                                "require as many approvers as the team has, e.g. `2 of group \"dba\"`".to_string(),
+                            )
+                        } else {
+                            (
+                                format!("approval `{}` requires {written} approvers; it needs at least 1", name.name),
+                                "must be at least 1",
+                                format!("an approval nobody needs to give disables itself: require at least `1 of {}`, or delete approval `{}`", print::principal(of), name.name),
+                            )
+                        };
+                        let diag = Diagnostic::error(Code::ApprovalCount, nspan, message)
+                            .label(label)
+                            .help(help);
                         self.err(diag);
                     }
                     let pat = self.principal_pat(of);
@@ -635,6 +654,7 @@ impl Lower<'_> {
                 if rule_names.contains(&r.name) {
                     continue;
                 }
+                let dry = dry_names.contains(&r.name);
                 let mut diag = Diagnostic::error(
                     Code::TestUnknownRule,
                     r.span,
@@ -644,7 +664,11 @@ impl Lower<'_> {
                         format!("no policy of the set has a rule `{}`", r.name)
                     },
                 )
-                .label("unknown rule");
+                .label(if dry {
+                    "a dry-run rule"
+                } else {
+                    "unknown rule"
+                });
                 diag = if dry_names.contains(&r.name) {
                     diag.help("dry-run rules are reported in `shadow`, never in `fired`; drop it from `by`")
                 } else {
@@ -658,6 +682,7 @@ impl Lower<'_> {
             out.push(TestCase {
                 title: t.title.clone(),
                 snapshot: units[d.unit].dir.join(&t.snapshot),
+                snapshot_written: t.snapshot.clone(),
                 snapshot_span: t.snapshot_span,
                 expect: expect.unwrap_or(Action::Proceed),
                 by: t.by.iter().map(|b| b.name.clone()).collect(),

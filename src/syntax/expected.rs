@@ -9,6 +9,41 @@ use pest::error::{Error, ErrorVariant, InputLocation};
 use super::parse::Rule;
 
 const VALUE: &str = "a value";
+const ACTION: &str = "an action (`rollback`, `halt`, `hold` or `inconclusive`)";
+const DECLARATION: &str =
+    "a declaration (`use`, `signal`, `class`, `scope`, `let`, `fn`, `policy` or `test`)";
+/// Words a typo most likely meant, for "did you mean".
+const KEYWORDS: &[&str] = &[
+    "use",
+    "signal",
+    "class",
+    "scope",
+    "let",
+    "fn",
+    "policy",
+    "test",
+    "applies",
+    "when",
+    "require",
+    "requires",
+    "else",
+    "for",
+    "unless",
+    "approval",
+    "within",
+    "over",
+    "touches",
+    "principals",
+    "may",
+    "rollback",
+    "halt",
+    "hold",
+    "inconclusive",
+    "snapshot",
+    "expect",
+    "irreversible",
+    "security_fix",
+];
 
 fn phrase(rule: Rule) -> Option<&'static str> {
     use Rule::*;
@@ -21,7 +56,7 @@ fn phrase(rule: Rule) -> Option<&'static str> {
         ident | word | rule_ref => "a name",
         type_name => "a type such as `ratio` or `duration`",
         string_inner => "the end of the string `\"`",
-        action => "an action (`rollback`, `halt`, `hold` or `inconclusive`)",
+        action => ACTION,
         window => "a duration such as `5m`",
         principal | is_target => "a principal such as `human` or `group \"sre\"`",
         env => "an environment name",
@@ -34,10 +69,8 @@ fn phrase(rule: Rule) -> Option<&'static str> {
         scope_part | scope_principals | scope_may | scope_in => {
             "`principals [...]`, `may [...]` or `in [...]`"
         }
-        item | use_decl | signal_decl | class_decl | scope_decl | let_decl | fn_decl
-        | policy_decl | test_decl | doc | annotation => {
-            "a declaration (`use`, `signal`, `class`, `scope`, `let`, `fn`, `policy` or `test`)"
-        }
+        item | next_item | use_decl | signal_decl | class_decl | scope_decl | let_decl | fn_decl
+        | policy_decl | test_decl | doc | annotation => DECLARATION,
         param => "a parameter such as `x: number`",
         EOI => "the end of the file",
         kw_use => "`use`",
@@ -129,6 +162,18 @@ pub fn describe(err: &Error<Rule>, text: &str) -> SyntaxMessage {
         wanted.retain(|w| !matches!(*w, "a name" | "`class`" | "`(`" | "`[`"));
     }
     let before = previous_token(text, offset);
+    // An action's choices depend on where it stands.
+    for w in wanted.iter_mut() {
+        if *w == ACTION {
+            *w = match before.as_deref() {
+                Some("else") => "an action for the gate (`inconclusive`, `hold` or `halt`)",
+                Some("expect") => {
+                    "a decision (`proceed`, `inconclusive`, `hold`, `halt` or `rollback`)"
+                }
+                _ => ACTION,
+            };
+        }
+    }
     let condition_context = matches!(before.as_deref(), Some("when" | "unless" | "require"));
     let mut words: Vec<String> = wanted
         .iter()
@@ -143,7 +188,11 @@ pub fn describe(err: &Error<Rule>, text: &str) -> SyntaxMessage {
     // "an operator" alongside a list of what may follow an expression is noise: keep it last.
     words.sort_by_key(|w| w == "an operator");
     if words.is_empty() {
-        words.push("something else".into());
+        words.push(if before.is_none() {
+            DECLARATION.into()
+        } else {
+            "something else".into()
+        });
     }
     let expected = join_or(&words);
     let found = found_token(text, offset);
@@ -155,7 +204,14 @@ pub fn describe(err: &Error<Rule>, text: &str) -> SyntaxMessage {
         Some(f) => format!("found `{f}`"),
         None => "the file ends here".to_string(),
     };
-    let help = help_for(found.as_deref(), before.as_deref());
+    let typo = found
+        .as_deref()
+        .filter(|f| f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .and_then(|f| crate::diagnostic::did_you_mean(f, KEYWORDS.iter().copied()));
+    let help = match typo {
+        Some(k) => Some(format!("did you mean `{k}`?")),
+        None => help_for(found.as_deref(), before.as_deref()),
+    };
     SyntaxMessage {
         offset,
         message,

@@ -225,8 +225,11 @@ fn unquote(raw: &str) -> String {
 
 impl Cx {
     fn span(&self, p: &Pair<Rule>) -> Span {
+        // pest ends a rule that closes with a repetition after the whitespace it tried;
+        // a span ends at the last character of its own text.
         let s = p.as_span();
-        Span::new(self.file, self.offset + s.start(), self.offset + s.end())
+        let end = s.start() + p.as_str().trim_end().len();
+        Span::new(self.file, self.offset + s.start(), self.offset + end)
     }
 
     fn ident(&self, p: Pair<Rule>) -> Ident {

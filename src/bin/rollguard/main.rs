@@ -95,7 +95,8 @@ fn check(paths: &[PathBuf]) -> u8 {
     };
     let (mut files, mut errors, mut warnings) = (0, 0, 0);
     for set in &sets {
-        let c = compile(set, &FsLoader);
+        let mut c = compile(set, &FsLoader);
+        c.check_test_snapshots(&FsLoader);
         report(&c);
         files += set.len();
         errors += c.diagnostics.iter().filter(|d| d.is_error()).count();
@@ -164,7 +165,8 @@ fn test(paths: &[PathBuf]) -> u8 {
     let (mut passed, mut failed, mut broken) = (0, 0, 0);
     let mut out = std::io::stdout().lock();
     for set in &sets {
-        let c = compile(set, &FsLoader);
+        let mut c = compile(set, &FsLoader);
+        c.check_test_snapshots(&FsLoader);
         if report(&c) {
             broken += 1;
             continue;

@@ -1,0 +1,291 @@
+//! The real `rollguard` binary: exit codes, output formats and messages, as users and CI see them.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_rollguard"))
+}
+
+fn run(args: &[&str], dir: &Path) -> Output {
+    bin()
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A scratch directory holding the given files, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str, files: &[(&str, &str)]) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("rollguard-cli-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        for (path, body) in files {
+            let p = dir.join(path);
+            fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            fs::write(p, body).expect("write");
+        }
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+const POLICY: &str = r#"use std::http
+use std::deps
+
+policy search {
+  applies when deployment.service == "search-api"
+  require samples(error_rate) >= 100 else inconclusive
+  rollback errors when error_rate > 2% and error_rate > 2 * baseline(error_rate) unless dependency_outage
+}
+
+test "a spike rolls back" {
+  snapshot "spike.json"
+  expect rollback by errors
+}
+
+test "wrongly expects a halt" {
+  snapshot "spike.json"
+  expect halt
+}
+"#;
+
+fn snapshot(error_rate: &str, cascade: &str) -> String {
+    format!(
+        r#"{{"at": "2026-11-22T10:00:00Z",
+  "deployment": {{"service": "search-api", "environment": "production", "cascade_depth": {cascade},
+                 "rollback_target": {{"healthy": true}}}},
+  "signals": {{"http.error_rate": {{"value": {error_rate}, "baseline": 0.01, "samples": 500,
+                                  "observed_at": "2026-11-22T09:59:30Z"}},
+              "deps.outage": {{"value": false, "observed_at": "2026-11-22T09:59:30Z"}}}}}}"#
+    )
+}
+
+#[test]
+fn eval_prints_a_decision_and_maps_exit_codes() {
+    let s = Scratch::new(
+        "eval",
+        &[
+            ("p.rollguard", POLICY),
+            ("spike.json", &snapshot("0.05", "0")),
+            ("ok.json", &snapshot("0.011", "0")),
+        ],
+    );
+    let o = run(
+        &[
+            "eval",
+            "p.rollguard",
+            "--snapshot",
+            "spike.json",
+            "--format",
+            "json",
+        ],
+        &s.0,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let d: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON decision");
+    assert_eq!(d["decision"], "rollback");
+    assert_eq!(d["fired"][0]["rule"], "errors");
+    assert_eq!(d["fired"][0]["at"], "p.rollguard:7:3");
+    let o = run(
+        &[
+            "eval",
+            "p.rollguard",
+            "--snapshot",
+            "spike.json",
+            "--exit-code",
+        ],
+        &s.0,
+    );
+    assert_eq!(o.status.code(), Some(30));
+    assert!(text(&o).contains("decision: rollback"), "{}", text(&o));
+    let o = run(&["eval", ".", "--snapshot", "ok.json", "--exit-code"], &s.0);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+#[test]
+fn eval_reads_the_snapshot_from_stdin() {
+    let s = Scratch::new("stdin", &[("p.rollguard", POLICY), ("spike.json", "{}")]);
+    let mut child = bin()
+        .args(["eval", "p.rollguard", "--snapshot", "-", "--format", "json"])
+        .current_dir(&s.0)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(snapshot("0.05", "0").as_bytes())
+        .expect("write");
+    let o = child.wait_with_output().expect("wait");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("\"decision\": \"rollback\""));
+}
+
+#[test]
+fn a_bad_snapshot_gets_exit_2_naming_the_path_and_no_decision() {
+    let s = Scratch::new(
+        "badsnap",
+        &[
+            ("p.rollguard", POLICY),
+            ("spike.json", "{}"),
+            ("type.json", &snapshot("0.05", "\"deep\"")),
+            ("notjson.json", "{\"at\": "),
+            ("ratio.json", &snapshot("\"high\"", "0")),
+        ],
+    );
+    for (file, path) in [
+        ("type.json", "deployment.cascade_depth"),
+        ("notjson.json", "JSON"),
+        ("ratio.json", "signals[\"http.error_rate\"].value"),
+    ] {
+        let o = run(
+            &[
+                "eval",
+                "p.rollguard",
+                "--snapshot",
+                file,
+                "--format",
+                "json",
+                "--exit-code",
+            ],
+            &s.0,
+        );
+        assert_eq!(o.status.code(), Some(2), "{file}: {}", text(&o));
+        assert!(o.stdout.is_empty(), "{file}: a decision was printed");
+        assert!(text(&o).contains(path), "{file}: {}", text(&o));
+    }
+    let o = run(&["eval", "p.rollguard", "--snapshot", "nowhere.json"], &s.0);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn a_policy_that_does_not_compile_gets_exit_1_from_eval_and_check() {
+    let bad =
+        "signal p99: duration = \"http.latency.p99\"\npolicy p {\n  halt slow when p99 > 800\n}\n";
+    let s = Scratch::new(
+        "badpolicy",
+        &[("p.rollguard", bad), ("s.json", &snapshot("0.05", "0"))],
+    );
+    let o = run(&["eval", "p.rollguard", "--snapshot", "s.json"], &s.0);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(o.stdout.is_empty());
+    let o = run(&["check", "p.rollguard"], &s.0);
+    assert_eq!(o.status.code(), Some(1));
+    let out = text(&o);
+    assert!(out.contains("error[E0004]"), "{out}");
+    assert!(out.contains("p.rollguard:3:18"), "{out}");
+    assert!(out.contains("write `800ms`"), "{out}");
+    assert!(out.contains("help:"), "{out}");
+}
+
+#[test]
+fn check_takes_each_directory_as_its_own_set() {
+    let s = Scratch::new(
+        "tree",
+        &[
+            ("a/one.rollguard", "signal x: ratio = \"x\"\n"),
+            ("b/one.rollguard", "signal x: ratio = \"x\"\n"),
+            ("b/two.rollguard", "signal y: count = \"y\"\n"),
+        ],
+    );
+    let o = run(&["check", "."], &s.0);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("3 files in 2 sets"), "{}", text(&o));
+    // Named together, the two files declaring `x` are one set: a duplicate naming both.
+    let o = run(&["check", "a/one.rollguard", "b/one.rollguard"], &s.0);
+    assert_eq!(o.status.code(), Some(1));
+    let out = text(&o);
+    assert!(
+        out.contains("a/one.rollguard") && out.contains("b/one.rollguard"),
+        "{out}"
+    );
+}
+
+#[test]
+fn test_reports_each_test_and_fails_on_a_wrong_expectation() {
+    let s = Scratch::new(
+        "tests",
+        &[
+            ("p.rollguard", POLICY),
+            ("spike.json", &snapshot("0.05", "0")),
+        ],
+    );
+    let o = run(&["test", "."], &s.0);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("ok      a spike rolls back"), "{out}");
+    assert!(out.contains("FAILED  wrongly expects a halt"), "{out}");
+    assert!(out.contains("expected: halt"), "{out}");
+    assert!(out.contains("actual:   rollback by errors"), "{out}");
+    assert!(out.contains("1 passed, 1 failed"), "{out}");
+    let passing = POLICY.split("test \"wrongly").next().expect("first part");
+    let s = Scratch::new(
+        "tests-pass",
+        &[
+            ("p.rollguard", passing),
+            ("spike.json", &snapshot("0.05", "0")),
+        ],
+    );
+    let o = run(&["test", "."], &s.0);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("1 passed, 0 failed"));
+}
+
+#[test]
+fn explain_documents_every_code() {
+    for c in rollguard::codes::ALL {
+        let o = run(&["explain", c.as_str()], Path::new("."));
+        assert_eq!(o.status.code(), Some(0), "{}", c.as_str());
+        let out = text(&o);
+        assert!(out.starts_with(&format!("{}: ", c.as_str())), "{out}");
+        assert!(out.len() > 150, "{} is explained too briefly", c.as_str());
+    }
+    let o = run(&["explain", "E9999"], Path::new("."));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("E0001"));
+}
+
+#[test]
+fn bad_usage_is_exit_2() {
+    let o = run(
+        &["eval", "nowhere.rollguard", "--snapshot", "x.json"],
+        Path::new("."),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let o = run(&["frobnicate"], Path::new("."));
+    assert_eq!(o.status.code(), Some(2));
+    let o = run(&["check"], Path::new("."));
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn the_bundled_examples_pass_their_tests() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let o = run(&["check", "examples"], root);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("0 errors, 0 warnings"), "{}", text(&o));
+    let o = run(&["test", "examples"], root);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains(" 0 failed"), "{}", text(&o));
+}
