@@ -469,10 +469,16 @@ impl Lower<'_> {
                     );
                     let (t, n) = self.expr(cond, &env(Place::Require));
                     self.expect_bool(cond, &t, "a `require` takes a condition");
-                    let mut fresh = Vec::new();
+                    let mut evidence = Vec::new();
                     self.program.walk(n, &mut |id, node| {
-                        if matches!(node, Node::Fresh { .. }) {
-                            fresh.push(id);
+                        if matches!(
+                            node,
+                            Node::Fresh { .. }
+                                | Node::HasSignal(_)
+                                | Node::HasField(_)
+                                | Node::HasLabel(_)
+                        ) {
+                            evidence.push(id);
                         }
                     });
                     out.gates.push(ir::Gate {
@@ -480,7 +486,7 @@ impl Lower<'_> {
                         cond: n,
                         action: act.unwrap_or(Action::Halt),
                         dry_run: dry,
-                        fresh,
+                        evidence,
                     });
                     origin.gates.push(at);
                 }
@@ -608,7 +614,7 @@ impl Lower<'_> {
         // Staleness: each signal named by a deciding freshness gate, with its smallest window.
         let mut fresh: Vec<(SlotId, f64)> = Vec::new();
         for g in out.gates.iter().filter(|g| !g.dry_run || policy_dry) {
-            for &id in &g.fresh {
+            for &id in &g.evidence {
                 if let Node::Fresh { slots, secs } = self.program.node(id) {
                     for &s in slots {
                         match fresh.iter_mut().find(|(x, _)| *x == s) {

@@ -350,7 +350,12 @@ impl<'a> Machine<'a> {
         let Some((secs, slot)) = rule.window else {
             return self.truth(rule.when);
         };
-        let d = self.data(slot)?;
+        let d = match self.data(slot) {
+            Ok(d) => d,
+            // No series to read: the condition as of `at`, where the signal reads as unknown,
+            // so a part that is false still makes the rule false (Kleene `and`).
+            Err(_) => return self.truth(rule.when),
+        };
         let (points, covered) = self.window_points(d, secs);
         let mut reasons: Reasons = Vec::new();
         for (_, v) in points {
@@ -410,6 +415,14 @@ impl<'a> Machine<'a> {
             Node::Field(f) => f.path().to_string(),
             Node::Label(k) => format!("deployment.labels[{}]", crate::syntax::print::quote(k)),
             _ => "a computed value".to_string(),
+        }
+    }
+
+    /// `deployment.labels["k"]` for a `has(deployment.labels["k"])` node.
+    fn node_label_of_has(&self, id: NodeId) -> String {
+        match self.prog.node(id) {
+            Node::HasLabel(k) => format!("deployment.labels[{}]", crate::syntax::print::quote(k)),
+            _ => self.node_label(id),
         }
     }
 
@@ -524,17 +537,28 @@ pub fn evaluate(
                     inputs.push(name);
                 }
             };
-            for &f in &gate.fresh {
-                if let Node::Fresh { slots, secs } = prog.node(f) {
-                    for &s in slots {
-                        let fresh = snap.signals[s as usize]
-                            .as_ref()
-                            .and_then(|d| d.observed_at)
-                            .is_some_and(|t| (snap.at - t).max(0) <= micros(*secs));
-                        if !fresh {
-                            add(m.input_name(Input::Signal(s)));
+            // The evidence the gate asked for and did not get.
+            for &f in &gate.evidence {
+                match prog.node(f) {
+                    Node::Fresh { slots, secs } => {
+                        for &s in slots {
+                            let fresh = snap.signals[s as usize]
+                                .as_ref()
+                                .and_then(|d| d.observed_at)
+                                .is_some_and(|t| (snap.at - t).max(0) <= micros(*secs));
+                            if !fresh {
+                                add(m.input_name(Input::Signal(s)));
+                            }
                         }
                     }
+                    Node::HasSignal(s) if snap.signals[*s as usize].is_none() => {
+                        add(m.input_name(Input::Signal(*s)))
+                    }
+                    Node::HasField(field) if m.truth(f) == Ok(false) => {
+                        add(field.path().to_string())
+                    }
+                    Node::HasLabel(_) if m.truth(f) == Ok(false) => add(m.node_label_of_has(f)),
+                    _ => {}
                 }
             }
             if let Err(reasons) = &r {

@@ -346,8 +346,9 @@ pub struct Gate {
     pub cond: NodeId,
     pub action: Action,
     pub dry_run: bool,
-    /// The `fresh(...)` nodes of the condition, to name the signals that failed them.
-    pub fresh: Vec<NodeId>,
+    /// The `fresh(...)` and `has(...)` nodes of the condition, to name the evidence that is
+    /// missing when the gate fails.
+    pub evidence: Vec<NodeId>,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -7,6 +7,15 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use rollguard::{compile, load, Code, Compilation, FsLoader};
 
+/// `println!` and `eprintln!` panic when the reader has gone (`rollguard explain E0001 | head -1`);
+/// a closed pipe is the reader's choice, not an error.
+macro_rules! say {
+    ($($t:tt)*) => {{ let _ = writeln!(std::io::stdout().lock(), $($t)*); }};
+}
+macro_rules! warn {
+    ($($t:tt)*) => {{ let _ = writeln!(std::io::stderr().lock(), $($t)*); }};
+}
+
 #[derive(Parser)]
 #[command(
     name = "rollguard",
@@ -74,7 +83,7 @@ fn color() -> bool {
 }
 
 fn usage_error(msg: &str) -> u8 {
-    eprintln!("error: {msg}");
+    warn!("error: {msg}");
     2
 }
 
@@ -103,7 +112,7 @@ fn check(paths: &[PathBuf]) -> u8 {
         warnings += c.diagnostics.len() - c.diagnostics.iter().filter(|d| d.is_error()).count();
     }
     let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
-    eprintln!(
+    warn!(
         "checked {} in {}: {}, {}",
         plural(files, "file"),
         plural(sets.len(), "set"),
@@ -135,7 +144,7 @@ fn eval(paths: &[PathBuf], snapshot: &str, format: Format, exit_code: bool) -> u
     let c = compile(&files, &FsLoader);
     report(&c);
     let Some(compiled) = &c.compiled else {
-        eprintln!("error: the policy set does not compile; no decision was made");
+        warn!("error: the policy set does not compile; no decision was made");
         return 1;
     };
     let decision = match compiled.decide(&bytes) {
@@ -225,7 +234,7 @@ fn test(paths: &[PathBuf]) -> u8 {
 fn explain(code: &str) -> u8 {
     match Code::parse(code) {
         Some(c) => {
-            println!("{}: {}\n\n{}", c.as_str(), c.title(), c.explanation());
+            say!("{}: {}\n\n{}", c.as_str(), c.title(), c.explanation());
             0
         }
         None => {
