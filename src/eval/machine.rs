@@ -786,3 +786,132 @@ fn tally<'a>(dep: &'a super::snapshot::Deployment, pat: &PrincipalPat) -> Tally<
             .collect(),
     }
 }
+
+#[cfg(test)]
+mod window_tests {
+    //! `for D` over a series, as the design page words it, one rule at a time.
+
+    use crate::{compile, Action, Loader, SetFile};
+    use std::path::{Path, PathBuf};
+
+    struct NoFiles;
+
+    impl Loader for NoFiles {
+        fn canonical(&self, _: &Path) -> Option<PathBuf> {
+            None
+        }
+        fn read(&self, _: &Path) -> std::io::Result<String> {
+            Err(std::io::ErrorKind::NotFound.into())
+        }
+    }
+
+    /// The decision of `rollback r when e > 1% for 3m` at 10:05 for the given signal entry.
+    fn decide(entry: &str) -> (Action, Vec<String>) {
+        let policy = "signal e: ratio = \"e\"\npolicy p {\n  rollback r when e > 1% for 3m\n}\n";
+        let files = [SetFile {
+            name: "p.rollguard".into(),
+            path: "p.rollguard".into(),
+            text: policy.into(),
+        }];
+        let c = compile(&files, &NoFiles);
+        let compiled = c.compiled.expect("compiles");
+        let snap = format!(
+            r#"{{"at": "2026-11-22T10:05:00Z", "deployment": {{"service": "s", "environment": "e", "rollback_target": {{"healthy": true}}}},
+                "signals": {{"e": {entry}}}}}"#
+        );
+        let d = compiled.decide(snap.as_bytes()).expect("valid snapshot");
+        (
+            d.decision,
+            d.unknown.iter().map(|u| u.why.clone()).collect(),
+        )
+    }
+
+    fn series(points: &[(&str, f64)]) -> String {
+        let pts: Vec<String> = points
+            .iter()
+            .map(|(t, v)| format!("[\"2026-11-22T{t}Z\", {v}]"))
+            .collect();
+        format!("[{}]", pts.join(", "))
+    }
+
+    #[test]
+    fn true_at_every_point_of_a_covered_window_holds() {
+        let s = series(&[("10:01:00", 0.02), ("10:03:00", 0.03)]);
+        let entry =
+            format!(r#"{{"value": 0.02, "observed_at": "2026-11-22T10:04:30Z", "series": {s}}}"#);
+        assert_eq!(decide(&entry).0, Action::Rollback);
+    }
+
+    #[test]
+    fn one_point_under_the_threshold_makes_it_false_covered_or_not() {
+        let s = series(&[("10:01:00", 0.02), ("10:03:00", 0.005)]);
+        let entry =
+            format!(r#"{{"value": 0.02, "observed_at": "2026-11-22T10:04:30Z", "series": {s}}}"#);
+        assert_eq!(decide(&entry), (Action::Proceed, vec![]));
+        let s = series(&[("10:03:00", 0.005)]);
+        let entry =
+            format!(r#"{{"value": 0.02, "observed_at": "2026-11-22T10:04:30Z", "series": {s}}}"#);
+        assert_eq!(decide(&entry), (Action::Proceed, vec![]));
+    }
+
+    #[test]
+    fn a_window_not_covered_is_unknown() {
+        let s = series(&[("10:03:00", 0.02)]);
+        let entry =
+            format!(r#"{{"value": 0.02, "observed_at": "2026-11-22T10:04:30Z", "series": {s}}}"#);
+        assert_eq!(
+            decide(&entry),
+            (Action::Inconclusive, vec!["window not covered".to_string()])
+        );
+    }
+
+    #[test]
+    fn a_point_exactly_at_the_window_start_covers_it() {
+        let s = series(&[("10:02:00", 0.02)]);
+        let entry =
+            format!(r#"{{"value": 0.02, "observed_at": "2026-11-22T10:04:30Z", "series": {s}}}"#);
+        assert_eq!(decide(&entry).0, Action::Rollback);
+    }
+
+    #[test]
+    fn only_the_last_point_at_or_before_the_start_is_read() {
+        // 10:00 is under the threshold but superseded by 10:01, the last point before 10:02.
+        let s = series(&[("10:00:00", 0.001), ("10:01:00", 0.02)]);
+        let entry =
+            format!(r#"{{"value": 0.02, "observed_at": "2026-11-22T10:04:30Z", "series": {s}}}"#);
+        assert_eq!(decide(&entry).0, Action::Rollback);
+    }
+
+    #[test]
+    fn of_two_points_with_one_timestamp_the_later_entry_stands() {
+        let s = series(&[("10:01:00", 0.001), ("10:01:00", 0.02)]);
+        let entry =
+            format!(r#"{{"value": 0.02, "observed_at": "2026-11-22T10:04:30Z", "series": {s}}}"#);
+        assert_eq!(decide(&entry).0, Action::Rollback);
+        let s = series(&[("10:01:00", 0.02), ("10:01:00", 0.001)]);
+        let entry =
+            format!(r#"{{"value": 0.02, "observed_at": "2026-11-22T10:04:30Z", "series": {s}}}"#);
+        assert_eq!(decide(&entry).0, Action::Proceed);
+    }
+
+    #[test]
+    fn points_after_at_are_ignored() {
+        let s = series(&[("10:01:00", 0.02), ("10:06:00", 0.001)]);
+        let entry =
+            format!(r#"{{"value": 0.02, "observed_at": "2026-11-22T10:04:30Z", "series": {s}}}"#);
+        assert_eq!(decide(&entry).0, Action::Rollback);
+    }
+
+    #[test]
+    fn a_missing_signal_is_missing_not_uncovered() {
+        assert_eq!(
+            decide("null"),
+            (Action::Inconclusive, vec!["missing".to_string()])
+        );
+        let entry = r#"{"value": 0.02}"#;
+        assert_eq!(
+            decide(entry),
+            (Action::Inconclusive, vec!["window not covered".to_string()])
+        );
+    }
+}
