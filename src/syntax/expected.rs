@@ -92,11 +92,11 @@ fn phrase(rule: Rule) -> Option<&'static str> {
         kw_of => "`of`",
         kw_within => "`within`",
         kw_over => "`over`",
-        kw_touches => "`touches`",
+        kw_touches => "an operator",
         kw_principals => "`principals`",
         kw_may => "`may`",
-        kw_in => "`in`",
-        kw_is => "`is`",
+        kw_in => "an operator",
+        kw_is => "an operator",
         kw_snapshot => "`snapshot`",
         kw_expect => "`expect`",
         kw_by => "`by`",
@@ -212,12 +212,75 @@ pub fn describe(err: &Error<Rule>, text: &str) -> SyntaxMessage {
         Some(k) => Some(format!("did you mean `{k}`?")),
         None => help_for(found.as_deref(), before.as_deref()),
     };
-    SyntaxMessage {
+    let mut m = SyntaxMessage {
         offset,
         message,
         label,
         help,
+    };
+    special_cases(&mut m, text, &words, found.as_deref(), before.as_deref());
+    m
+}
+
+/// Mistakes common enough to deserve their own words.
+fn special_cases(
+    m: &mut SyntaxMessage,
+    text: &str,
+    words: &[String],
+    found: Option<&str>,
+    before: Option<&str>,
+) {
+    let offset = m.offset;
+    let expects_close = words.iter().any(|w| w == "`}`");
+    // A string that runs to the end of its line.
+    if found.is_some_and(|f| f.starts_with('"')) {
+        let line = text[offset..].trim_start().lines().next().unwrap_or("");
+        if !line[1..].contains('"') {
+            m.message = "this string is not closed".into();
+            m.label = "the string starts here".into();
+            m.help = Some(
+                "end it with `\"` on the same line; write a line break inside a string as `\\n`"
+                    .into(),
+            );
+            return;
+        }
     }
+    // `require ... else` with its action on the next line: the next rule's action was taken.
+    if let Some(action) =
+        before.filter(|b| matches!(*b, "rollback" | "halt" | "hold" | "inconclusive"))
+    {
+        let head = text[..offset].trim_end();
+        let action_start = head.len() - action.len();
+        let before_action = &text[..action_start];
+        if before_action.trim_end().ends_with("else")
+            && before_action[before_action.trim_end().len()..].contains('\n')
+        {
+            m.offset = before_action.trim_end().len() - 4;
+            m.message = "`else` needs its action on the same line".into();
+            m.label = format!("this `else` took `{action}` from the next line");
+            m.help = Some("write `else inconclusive`, `else hold` or `else halt`, then start the next rule on its own line".into());
+            return;
+        }
+    }
+    if expects_close {
+        let top = ["use", "signal", "class", "scope", "fn", "policy", "test"];
+        if found.is_none_or(|f| top.contains(&f))
+            && (found.is_none() || at_line_start(text, offset))
+        {
+            m.message = match found {
+                None => "expected `}` before the end of the file".into(),
+                Some(f) => format!("expected `}}` before `{f}`: a block above is not closed"),
+            };
+            m.help = Some("close each `{` with `}`: a `policy`, `class`, `scope` or `test` ends with its own `}`".into());
+        }
+    }
+}
+
+fn at_line_start(text: &str, offset: usize) -> bool {
+    let rest = &text[..offset.min(text.len())];
+    rest[rest.rfind('\n').map_or(0, |i| i + 1)..]
+        .trim()
+        .is_empty()
 }
 
 fn help_for(found: Option<&str>, before: Option<&str>) -> Option<String> {
@@ -306,6 +369,7 @@ fn found_token(text: &str, offset: usize) -> Option<String> {
             first.len_utf8()
         }
     };
+    let len = rest[..len.min(rest.len())].find('\n').unwrap_or(len);
     let mut end = len.min(rest.len());
     while !rest.is_char_boundary(end) {
         end -= 1;
