@@ -184,6 +184,19 @@ impl<'a> Lower<'a> {
         self.diags.push(d);
     }
 
+    /// Whether `name` appears as a word in text some file's parser had to skip.
+    fn in_unreadable_text(&self, name: &str) -> bool {
+        self.units.iter().any(|u| {
+            let text = &self.sources.get(u.file).text;
+            u.ast.skipped.iter().any(|&(a, b)| {
+                text.get(a..b).is_some_and(|t| {
+                    t.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                        .any(|w| w == name)
+                })
+            })
+        })
+    }
+
     pub fn has_errors(&self) -> bool {
         self.diags.iter().any(|d| d.is_error())
     }
@@ -696,6 +709,10 @@ impl<'a> Lower<'a> {
                 self.err(d);
                 return (Ty::Error, self.push(Node::Bool(false)));
             }
+        }
+        if self.in_unreadable_text(&id.name) || self.units[env.unit].failed_use {
+            // Probably declared in text the parser could not read; that error says enough.
+            return (Ty::Error, self.push(Node::Bool(false)));
         }
         let mut candidates: Vec<&str> = self.decls.visible[env.unit]
             .keys()

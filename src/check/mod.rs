@@ -80,6 +80,8 @@ pub(crate) struct Unit {
     pub imports: Vec<usize>,
     /// The `use` target of each import, for messages.
     pub import_spans: Vec<Span>,
+    /// Some `use` of this file could not be loaded: unknown names here may come from it.
+    pub failed_use: bool,
     pub dir: PathBuf,
 }
 
@@ -149,6 +151,7 @@ fn load_units(
             in_set: true,
             imports: Vec::new(),
             import_spans: Vec::new(),
+            failed_use: false,
             dir: f.path.parent().map(Path::to_path_buf).unwrap_or_default(),
         });
     }
@@ -156,6 +159,7 @@ fn load_units(
     while next < units.len() {
         let mut imports = Vec::new();
         let mut import_spans = Vec::new();
+        let mut failed_use = false;
         let uses: Vec<(UseTarget, Span)> = units[next]
             .ast
             .items
@@ -197,6 +201,7 @@ fn load_units(
                             )),
                         };
                         diags.push(d);
+                        failed_use = true;
                         continue;
                     }
                 },
@@ -234,6 +239,7 @@ fn load_units(
                                 .label("no such file")
                                 .help("a `use` path is relative to the file that holds it; check the name and the folder"),
                             );
+                            failed_use = true;
                             continue;
                         }
                     }
@@ -259,6 +265,7 @@ fn load_units(
                         in_set: false,
                         imports: Vec::new(),
                         import_spans: Vec::new(),
+                        failed_use: false,
                         dir,
                     });
                     by_identity.insert(identity, units.len() - 1);
@@ -272,6 +279,7 @@ fn load_units(
         }
         units[next].imports = imports;
         units[next].import_spans = import_spans;
+        units[next].failed_use = failed_use;
         next += 1;
     }
     units

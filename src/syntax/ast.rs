@@ -12,6 +12,9 @@ pub struct Ident {
 #[derive(Clone, Debug, Default)]
 pub struct File {
     pub items: Vec<Item>,
+    /// Byte ranges the parser could not read (after a syntax error), so later passes can stay
+    /// quiet about names that were probably declared there.
+    pub skipped: Vec<(usize, usize)>,
 }
 
 #[derive(Clone, Debug)]

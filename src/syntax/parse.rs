@@ -87,6 +87,7 @@ pub fn parse_file(file: FileId, text: &str) -> (File, Vec<Diagnostic>) {
                                     .label("too deep to evaluate safely")
                                     .help("split the condition into `let` declarations or separate rules"),
                             );
+                            out.skipped.push((start, offset + end));
                         } else {
                             let cx = Cx { file, offset };
                             out.items.push(cx.item(p));
@@ -108,7 +109,9 @@ pub fn parse_file(file: FileId, text: &str) -> (File, Vec<Diagnostic>) {
                 diags.push(d);
                 // Resume at the next declaration after the line where the failed one began.
                 let item_start = offset + (rest.len() - rest.trim_start().len());
-                match next_top_level(text, item_start) {
+                let next = next_top_level(text, item_start);
+                out.skipped.push((item_start, next.unwrap_or(text.len())));
+                match next {
                     Some(next) => offset = next,
                     None => break,
                 }
