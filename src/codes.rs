@@ -35,6 +35,16 @@ pub enum Code {
     WindowNotConstant,
     RepeatedStatement,
     UseOfSetFile,
+    LintUngatedEvidence,
+    LintAbsoluteThreshold,
+    LintRollbackIrreversible,
+    LintPrivilegedAutomation,
+    LintUnsatisfiableApproval,
+    LintNoApplies,
+    LintNeverFires,
+    LintShadowedRule,
+    LintUnused,
+    LintExpiredDryRun,
 }
 
 /// Every code, in order; `explain` and the tests walk this.
@@ -67,6 +77,16 @@ pub const ALL: &[Code] = &[
     Code::WindowNotConstant,
     Code::RepeatedStatement,
     Code::UseOfSetFile,
+    Code::LintUngatedEvidence,
+    Code::LintAbsoluteThreshold,
+    Code::LintRollbackIrreversible,
+    Code::LintPrivilegedAutomation,
+    Code::LintUnsatisfiableApproval,
+    Code::LintNoApplies,
+    Code::LintNeverFires,
+    Code::LintShadowedRule,
+    Code::LintUnused,
+    Code::LintExpiredDryRun,
 ];
 
 impl Code {
@@ -129,6 +149,34 @@ impl Code {
             Code::WindowNotConstant => ("E0026", "window length is not a constant duration", E0026),
             Code::RepeatedStatement => ("E0027", "statement given twice", E0027),
             Code::UseOfSetFile => ("W0001", "`use` of a file already in the set", W0001),
+            Code::LintUngatedEvidence => ("W0002", "acting on evidence no gate covers", W0002),
+            Code::LintAbsoluteThreshold => (
+                "W0003",
+                "absolute threshold without the baseline in production",
+                W0003,
+            ),
+            Code::LintRollbackIrreversible => (
+                "W0004",
+                "rollback rule reachable for an irreversible class",
+                W0004,
+            ),
+            Code::LintPrivilegedAutomation => (
+                "W0005",
+                "`promote` or `override` granted to automation",
+                W0005,
+            ),
+            Code::LintUnsatisfiableApproval => {
+                ("W0006", "approval that can never be satisfied", W0006)
+            }
+            Code::LintNoApplies => ("W0007", "policy without `applies`", W0007),
+            Code::LintNeverFires => (
+                "W0008",
+                "rule, approval or policy that can never take effect",
+                W0008,
+            ),
+            Code::LintShadowedRule => ("W0009", "rule shadowed by a gate that always wins", W0009),
+            Code::LintUnused => ("W0010", "unused declaration", W0010),
+            Code::LintExpiredDryRun => ("W0011", "dry-run past its `@until` date", W0011),
         }
     }
 }
@@ -479,4 +527,153 @@ const W0001: &str = r#"A `use` names a file that is already part of the policy s
 Every file of a set already sees the others' declarations, so the `use` does nothing.
 
 Fix: delete the `use`.
+"#;
+
+const W0002: &str = r#"A `rollback` or `halt` rule reads a signal that no evidence gate of its policy covers.
+
+Why it matters: without `require fresh(s) within D` a rule may act on a value observed an hour ago;
+without `require samples(s) >= N` it may act on a ratio computed from three requests. Automated
+rollback on evidence of unknown quality rolls back healthy releases.
+
+Example:
+
+    policy checkout {
+      applies when deployment.service == "checkout"
+      rollback spike when error_rate > 2 * baseline(error_rate)
+    }
+
+Fix: gate the evidence in the policy:
+
+    require fresh(error_rate) within 2m else halt
+    require samples(error_rate) >= 500 else inconclusive
+
+Allow it with `@allow(W0002)` on the rule or policy when the signal's quality is vouched for
+elsewhere.
+"#;
+
+const W0003: &str = r#"In a production policy, a rule compares a signal with a fixed number and never with its baseline.
+
+The rule fires on a signal whose baseline the set reads elsewhere, so the deploy tool reports one.
+A fixed threshold is usually copied from staging or tuned on another service: a service whose
+normal error rate is 1.5% rolls back every release at `error_rate > 1%`.
+
+Example:
+
+    applies when deployment.environment == "production"
+    rollback spike when error_rate > 1%
+
+Fix: compare with the production baseline as well: `error_rate > 1% and error_rate > 2 *
+baseline(error_rate)`, or `delta(error_rate) > 0.5%`.
+"#;
+
+const W0004: &str = r#"A `rollback` rule can fire for a class declared `irreversible` (or `security_fix`).
+
+Checked for rules whose policy or condition talks about classes. The engine never rolls such a
+change back: it turns the rollback into a halt (see the safety overrides). The lint asks the
+author to say so, because a reader of a rollback rule for schema migrations believes the
+migration will be reverted.
+
+Example:
+
+    policy migrations {
+      applies when class is schema_migration
+      rollback errors when error_rate > 5%
+    }
+
+Fix: `halt errors when error_rate > 5%` for irreversible classes, and keep the rollback for the
+others (`applies when not (class is irreversible)`).
+"#;
+
+const W0005: &str = r#"A scope grants `promote` or `override` to an `agent` or a `service_account`.
+
+`promote` lets a rollout go on and `override` acts against the decision (break-glass): both are
+privileged actions, and granting them to an automated identity removes the human boundary. Let
+automation halt and roll back; keep promote and override for humans or groups of humans.
+
+Example:
+
+    scope bots { principals [service_account "deploy-bot"] may [halt, rollback, override] }
+
+Fix: `may [halt, rollback]`, and a separate scope for people:
+`scope oncall { principals [group "sre-oncall"] may [promote, override] }`.
+"#;
+
+const W0006: &str = r#"An approval can never be satisfied.
+
+An approval names one identity (`agent "deploy-bot"`) but needs more than one approval; or it is
+required only when that very identity is the deployment's actor, whose own approval never counts
+(separation of duties). Such an approval holds every deployment it applies to.
+
+Example:
+
+    approval bot_ok requires 2 of service_account "ci"
+
+Fix: require approvals from a group or a kind: `requires 2 of group "release-managers"`.
+"#;
+
+const W0007: &str = r#"A policy has no `applies`, so it judges every deployment of every service and environment.
+
+That is sometimes meant (an organisation-wide rule), but more often an `applies` was forgotten and
+a team's thresholds now decide other teams' rollouts.
+
+Example:
+
+    policy payments { rollback spike when error_rate > 2 * baseline(error_rate) }
+
+Fix: `applies when deployment.service == "payments-api"`; or `@allow(W0007)` on a policy that is
+meant for everything.
+"#;
+
+const W0008: &str = r#"A rule, approval or policy can never take effect.
+
+Its condition is always false once constants are folded (`when false`, `when 1 > 2`, a `let` that
+is always false), a rule's `unless` is always true, or a policy's `applies` is always false. It is
+dead policy that reads as protection.
+
+Example:
+
+    halt never when deployment.cascade_depth > 1 and false
+
+Fix: correct the condition, or delete it.
+"#;
+
+const W0009: &str = r#"A rule never changes the decision, because a gate always wins over it.
+
+Whenever the rule fires, a `require` of its policy fails with an action at least as strong: the
+gate's condition is always false, or is exactly the negation of the rule's condition.
+
+Example:
+
+    require samples(error_rate) >= 100 else hold
+    hold few_samples when samples(error_rate) < 100
+
+Fix: delete the rule (the gate already says it), or give the rule a stronger action.
+"#;
+
+const W0010: &str = r#"A signal, let, fn or class of the set's own files is never used.
+
+Unused declarations mislead readers about what a policy reads. A class counts as used when a
+condition names it, when a `touches` names one of its tags, or when it is `irreversible` or a
+`security_fix` (the safety overrides read those).
+
+Example:
+
+    signal p50: duration = "http.latency.p50"   // no rule reads p50
+
+Fix: delete it, or use it. Allow it with `@allow(W0010)` when the declaration is there for other
+sets that `use` this file.
+"#;
+
+const W0011: &str = r#"A dry-run rule, gate, approval or policy is past the date of its `@until` annotation.
+
+`@mode("dry_run")` trials a threshold without acting on it; `@until("YYYY-MM-DD")` says when the
+trial ends. A trial that outlives its date is a rule nobody decided about. Checked by
+`rollguard check` and `rollguard test` against today's date.
+
+Example:
+
+    @mode("dry_run") @until("2026-10-01")
+    rollback strict when error_rate > 0.5%
+
+Fix: remove `@mode("dry_run")` to let the rule act, or delete it.
 "#;

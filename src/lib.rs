@@ -13,7 +13,9 @@ pub mod codes;
 pub mod diagnostic;
 pub mod eval;
 pub mod ir;
+pub mod lint;
 pub mod load;
+pub mod report;
 pub mod source;
 pub mod stdlib;
 pub mod syntax;
@@ -34,8 +36,8 @@ use source::Sources;
 
 /// A policy set compiled without errors: the only thing that can be evaluated.
 pub struct Compiled {
-    program: Program,
-    origins: Origins,
+    pub(crate) program: Program,
+    pub(crate) origins: Origins,
     cel: Vec<cel::Program>,
     digest: String,
     keys: HashMap<String, Vec<SlotId>>,
@@ -47,11 +49,24 @@ pub struct Compilation {
     pub sources: Sources,
     pub diagnostics: Vec<Diagnostic>,
     pub compiled: Option<Compiled>,
+    /// Lint findings silenced by `@allow(CODE)`, kept so reviewers can see them.
+    pub allowed: Vec<lint::Allowed>,
 }
 
 impl Compilation {
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    /// Runs the lints on a compiled set, adding their warnings. `today` enables the check of
+    /// `@until` dates; the library never reads the clock itself.
+    pub fn lint(&mut self, today: Option<chrono::NaiveDate>) {
+        let Some(c) = &self.compiled else { return };
+        let findings = lint::lint(c, today);
+        self.diagnostics.extend(findings.warnings);
+        self.diagnostics
+            .sort_by_key(|d| (d.span.file, d.span.start, d.code));
+        self.allowed.extend(findings.allowed);
     }
 }
 
@@ -85,6 +100,7 @@ pub fn compile(files: &[SetFile], loader: &dyn Loader) -> Compilation {
         sources,
         diagnostics,
         compiled: if has_error { None } else { compiled },
+        allowed: Vec::new(),
     }
 }
 

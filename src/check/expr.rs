@@ -69,6 +69,11 @@ pub(crate) struct Lower<'a> {
     pub slots: HashMap<DeclRef, SlotId>,
     pub class_ids: HashMap<String, ir::ClassId>,
     pub tag_ids: HashMap<String, ir::TagId>,
+    pub scope_marks: Vec<ir::Mark>,
+    /// Signals, lets and fns some expression reads; classes some condition names.
+    pub used: HashSet<DeclRef>,
+    pub used_classes: HashSet<ir::ClassId>,
+    pub used_tags: HashSet<ir::TagId>,
 }
 
 pub(crate) type Lowered = (Ty, NodeId);
@@ -158,6 +163,10 @@ impl<'a> Lower<'a> {
             slots: HashMap::new(),
             class_ids: HashMap::new(),
             tag_ids: HashMap::new(),
+            scope_marks: Vec::new(),
+            used: HashSet::new(),
+            used_classes: HashSet::new(),
+            used_tags: HashSet::new(),
         }
     }
 
@@ -497,7 +506,10 @@ impl<'a> Lower<'a> {
                     return (Ty::Error, n);
                 }
                 match self.tag_ids.get(&tag.name) {
-                    Some(&id) => (Ty::Bool, self.push(Node::ClassTouches(id))),
+                    Some(&id) => {
+                        self.used_tags.insert(id);
+                        (Ty::Bool, self.push(Node::ClassTouches(id)))
+                    }
                     None => {
                         let mut d = Diagnostic::error(
                             Code::UnknownTag,
@@ -639,6 +651,7 @@ impl<'a> Lower<'a> {
             }
         }
         if let Some(&d) = self.decls.visible[env.unit].get(&id.name) {
+            self.used.insert(d);
             let it = item(self.units, d);
             return match &it.kind {
                 ItemKind::Signal(s) => match self.slots.get(&d) {
@@ -1101,6 +1114,7 @@ impl<'a> Lower<'a> {
             self.err(diag);
             return (Ty::Error, self.push(Node::Bool(false)));
         };
+        self.used.insert(d);
         let ItemKind::Fn(f) = &item(self.units, d).kind else {
             unreachable!()
         };
@@ -1285,7 +1299,10 @@ impl<'a> Lower<'a> {
             (Ty::Class, IsTarget::SecurityFix) => (Ty::Bool, self.push(Node::ClassSecurityFix)),
             (Ty::Class, IsTarget::Word(p)) if p.id.is_none() => {
                 match self.class_ids.get(&p.kind.name) {
-                    Some(&id) => (Ty::Bool, self.push(Node::ClassIs(id))),
+                    Some(&id) => {
+                        self.used_classes.insert(id);
+                        (Ty::Bool, self.push(Node::ClassIs(id)))
+                    }
                     None => {
                         let mut names: Vec<&str> = self
                             .program

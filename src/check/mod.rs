@@ -114,8 +114,9 @@ pub fn check(sources: &mut Sources, files: &[SetFile], loader: &dyn Loader) -> C
     let program = {
         let mut lower = expr::Lower::new(&units, sources, &mut cx, &mut diags);
         lower.declarations();
-        let origins = lower.policies();
+        let mut origins = lower.policies();
         let tests = lower.tests();
+        origins.unused = lower.unused();
         lower.finish().map(|p| (p, origins, tests))
     };
     diags.sort_by_key(|d| (d.span.file, d.span.start, d.code));

@@ -7,10 +7,11 @@ use super::expr::{Binding, Env, Lower, Place};
 use super::ty::Ty;
 use super::{DeclRef, TestCase};
 use crate::codes::Code;
-use crate::diagnostic::{did_you_mean, Diagnostic};
+use crate::diagnostic::{did_you_mean, Diagnostic, Severity};
 use crate::ir::{
-    self, Action, Grant, Node, NodeId, Origins, PolicyOrigin, Program, SignalType, SlotId,
+    self, Action, Grant, Mark, Node, NodeId, Origins, PolicyOrigin, Program, SignalType, SlotId,
 };
+use crate::source::Span;
 use crate::syntax::ast::{self, Attrs, ItemKind, StatementKind};
 use crate::syntax::print;
 
@@ -29,6 +30,10 @@ impl Lower<'_> {
         let mut seen: HashMap<&str, &ast::Annotation> = HashMap::new();
         let mut dry_run = false;
         for a in &attrs.annotations {
+            // `@allow` may name several lints, one annotation each.
+            if a.key.name == "allow" {
+                continue;
+            }
             if let Some(first) = seen.insert(a.key.name.as_str(), a) {
                 let d = Diagnostic::error(
                     Code::BadAnnotation,
@@ -70,6 +75,66 @@ impl Lower<'_> {
             }
         }
         dry_run
+    }
+
+    /// Where lints about a declaration or statement point, and what it allows.
+    fn mark(&mut self, span: Span, attrs: &Attrs, outer: Option<&Mark>) -> Mark {
+        let mut mark = Mark {
+            span,
+            allows: outer.map(|m| m.allows.clone()).unwrap_or_default(),
+            until: None,
+        };
+        for a in &attrs.annotations {
+            let Some((value, vspan)) = &a.value else {
+                continue;
+            };
+            match a.key.name.as_str() {
+                "allow" => match Code::parse(value) {
+                    Some(c) if c.severity() == Severity::Warning => {
+                        mark.allows.push((c.as_str().to_string(), a.span))
+                    }
+                    found => {
+                        let warnings: Vec<&str> = crate::codes::ALL
+                            .iter()
+                            .filter(|c| c.severity() == Severity::Warning)
+                            .map(|c| c.as_str())
+                            .collect();
+                        let d = Diagnostic::error(
+                            Code::BadAnnotation,
+                            *vspan,
+                            match found {
+                                Some(_) => {
+                                    format!("`{value}` is an error, and errors cannot be allowed")
+                                }
+                                None => format!("`{value}` is not a lint code"),
+                            },
+                        )
+                        .label("cannot be allowed")
+                        .help(format!(
+                            "`@allow` takes a lint code: {}",
+                            warnings.join(", ")
+                        ));
+                        self.err(d);
+                    }
+                },
+                "until" => {
+                    if chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").is_ok() {
+                        mark.until = Some((value.clone(), a.span));
+                    } else {
+                        let d = Diagnostic::error(
+                            Code::BadAnnotation,
+                            *vspan,
+                            format!("`{value}` is not a date"),
+                        )
+                        .label("not YYYY-MM-DD")
+                        .help("write the day the trial ends as `@until(\"2026-12-31\")`");
+                        self.err(d);
+                    }
+                }
+                _ => {}
+            }
+        }
+        mark
     }
 
     /// Signals, classes, scopes; then every let and fn body checked once on its own.
@@ -171,6 +236,8 @@ impl Lower<'_> {
                 }
             }
             may.sort();
+            let mark = self.mark(s.name.span, &item(units, d).attrs, None);
+            self.scope_marks.push(mark);
             self.program.scopes.push(ir::Scope {
                 name: s.name.name.clone(),
                 principals,
@@ -353,10 +420,13 @@ impl Lower<'_> {
                 continue;
             };
             let policy_dry = self.attrs(&it.attrs);
-            let (policy, origin) = self.policy(d, p, policy_dry);
+            let mark = self.mark(p.name.span, &it.attrs, None);
+            let (policy, mut origin) = self.policy(d, p, policy_dry, &mark);
+            origin.mark = mark;
             self.program.policies.push(policy);
             origins.policies.push(origin);
         }
+        origins.scopes = std::mem::take(&mut self.scope_marks);
         origins
     }
 
@@ -365,6 +435,7 @@ impl Lower<'_> {
         d: DeclRef,
         p: &ast::PolicyDecl,
         policy_dry: bool,
+        policy_mark: &Mark,
     ) -> (ir::Policy, PolicyOrigin) {
         let unit = d.unit;
         // Local lets: one namespace, not shadowing the set's names.
@@ -439,6 +510,16 @@ impl Lower<'_> {
         };
         for s in &p.statements {
             let dry = self.attrs(&s.attrs) || policy_dry;
+            let name_span = match &s.kind {
+                StatementKind::Rule { name, .. } | StatementKind::Approval { name, .. } => {
+                    name.span
+                }
+                _ => Span {
+                    end: s.span.start + 7,
+                    ..s.span
+                },
+            };
+            let mark = self.mark(name_span, &s.attrs, Some(policy_mark));
             let at = self.sources.location(s.span);
             match &s.kind {
                 StatementKind::Let(_) => {}
@@ -489,6 +570,7 @@ impl Lower<'_> {
                         evidence,
                     });
                     origin.gates.push(at);
+                    origin.gate_marks.push(mark);
                 }
                 StatementKind::Rule {
                     action,
@@ -552,6 +634,7 @@ impl Lower<'_> {
                         inputs,
                     });
                     origin.rules.push(at);
+                    origin.rule_marks.push(mark);
                 }
                 StatementKind::Approval {
                     name,
@@ -607,6 +690,7 @@ impl Lower<'_> {
                             dry_run: dry,
                         });
                         origin.approvals.push(at);
+                        origin.approval_marks.push(mark);
                     }
                 }
             }
@@ -694,6 +778,43 @@ impl Lower<'_> {
                 by: t.by.iter().map(|b| b.name.clone()).collect(),
                 span: it.span,
             });
+        }
+        out
+    }
+
+    /// The set's own signals, lets, fns and classes that nothing reads. Classes that are
+    /// irreversible or a security fix matter without being named (the safety overrides), and a
+    /// class whose tag some `touches` names is read through it.
+    pub fn unused(&mut self) -> Vec<(&'static str, String, Mark)> {
+        let units = self.units;
+        let mut out = Vec::new();
+        for (u, unit) in units.iter().enumerate().filter(|(_, u)| u.in_set) {
+            for (i, it) in unit.ast.items.iter().enumerate() {
+                let d = DeclRef { unit: u, item: i };
+                let (kind, name, used) = match &it.kind {
+                    ItemKind::Signal(x) => ("signal", &x.name, self.used.contains(&d)),
+                    ItemKind::Let(x) => ("let", &x.name, self.used.contains(&d)),
+                    ItemKind::Fn(x) => ("fn", &x.name, self.used.contains(&d)),
+                    ItemKind::Class(c) => {
+                        let id = self.class_ids.get(&c.name.name).copied();
+                        let used = c.irreversible
+                            || c.security_fix
+                            || id.is_some_and(|id| {
+                                self.used_classes.contains(&id)
+                                    || self.program.classes[id as usize]
+                                        .tags
+                                        .iter()
+                                        .any(|t| self.used_tags.contains(t))
+                            });
+                        ("class", &c.name, used)
+                    }
+                    _ => continue,
+                };
+                let mark = self.mark(name.span, &it.attrs, None);
+                if !used {
+                    out.push((kind, name.name.clone(), mark));
+                }
+            }
         }
         out
     }

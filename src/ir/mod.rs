@@ -405,6 +405,10 @@ pub struct Program {
 #[derive(Clone, Debug, Default)]
 pub struct Origins {
     pub policies: Vec<PolicyOrigin>,
+    /// Indexed like `Program::scopes`.
+    pub scopes: Vec<Mark>,
+    /// Declarations of the set's own files that nothing reads: kind, name, where.
+    pub unused: Vec<(&'static str, String, Mark)>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -412,6 +416,20 @@ pub struct PolicyOrigin {
     pub gates: Vec<String>,
     pub rules: Vec<String>,
     pub approvals: Vec<String>,
+    /// Where the lints point, and what the author allowed there.
+    pub mark: Mark,
+    pub gate_marks: Vec<Mark>,
+    pub rule_marks: Vec<Mark>,
+    pub approval_marks: Vec<Mark>,
+}
+
+/// A place lints can point at: a declaration's or statement's name, the lints its
+/// `@allow(CODE)` annotations silence, and its `@until("YYYY-MM-DD")`.
+#[derive(Clone, Debug, Default)]
+pub struct Mark {
+    pub span: crate::source::Span,
+    pub allows: Vec<(String, crate::source::Span)>,
+    pub until: Option<(String, crate::source::Span)>,
 }
 
 impl Program {

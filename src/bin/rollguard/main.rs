@@ -33,12 +33,31 @@ enum Format {
     Json,
 }
 
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum CheckFormat {
+    Human,
+    Json,
+    Sarif,
+    Github,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Deny {
+    /// Any warning (a lint) fails the check
+    Warnings,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Check policy files or directories (each directory is a set); exit 1 on any error
     Check {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value = "human")]
+        format: CheckFormat,
+        /// `--deny warnings`: exit 1 on warnings too
+        #[arg(long, value_enum)]
+        deny: Option<Deny>,
     },
     /// Evaluate one policy set against a snapshot and print the decision
     Eval {
@@ -65,7 +84,11 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Check { paths } => check(&paths),
+        Command::Check {
+            paths,
+            format,
+            deny,
+        } => check(&paths, format, deny.is_some()),
         Command::Eval {
             paths,
             snapshot,
@@ -97,20 +120,51 @@ fn report(c: &Compilation) -> bool {
     c.has_errors()
 }
 
-fn check(paths: &[PathBuf]) -> u8 {
+/// Today, for `@until` dates: `ROLLGUARD_TODAY=YYYY-MM-DD` pins it (reproducible CI runs).
+fn today() -> Option<chrono::NaiveDate> {
+    if let Ok(day) = std::env::var("ROLLGUARD_TODAY") {
+        return chrono::NaiveDate::parse_from_str(&day, "%Y-%m-%d").ok();
+    }
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?.checked_add_days(chrono::Days::new(secs / 86_400))
+}
+
+/// Compiles a set the way `check` and `test` do: with its tests' snapshots and the lints.
+fn compile_checked(set: &[rollguard::SetFile]) -> Compilation {
+    let mut c = compile(set, &FsLoader);
+    c.check_test_snapshots(&FsLoader);
+    c.lint(today());
+    c
+}
+
+fn check(paths: &[PathBuf], format: CheckFormat, deny_warnings: bool) -> u8 {
     let sets = match load::sets_in_trees(paths) {
         Ok(s) => s,
         Err(e) => return usage_error(&e),
     };
     let (mut files, mut errors, mut warnings) = (0, 0, 0);
+    let mut records = Vec::new();
     for set in &sets {
-        let mut c = compile(set, &FsLoader);
-        c.check_test_snapshots(&FsLoader);
-        report(&c);
+        let c = compile_checked(set);
+        if format == CheckFormat::Human {
+            report(&c);
+        } else {
+            records.extend(rollguard::report::records(&c));
+        }
         files += set.len();
         errors += c.diagnostics.iter().filter(|d| d.is_error()).count();
-        warnings += c.diagnostics.len() - c.diagnostics.iter().filter(|d| d.is_error()).count();
+        warnings += c.diagnostics.iter().filter(|d| !d.is_error()).count();
     }
+    let out = match format {
+        CheckFormat::Human => String::new(),
+        CheckFormat::Json => rollguard::report::to_json(&records),
+        CheckFormat::Sarif => rollguard::report::to_sarif(&records),
+        CheckFormat::Github => rollguard::report::to_github(&records),
+    };
+    let _ = std::io::stdout().lock().write_all(out.as_bytes());
     let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
     warn!(
         "checked {} in {}: {}, {}",
@@ -119,7 +173,7 @@ fn check(paths: &[PathBuf]) -> u8 {
         plural(errors, "error"),
         plural(warnings, "warning")
     );
-    u8::from(errors > 0)
+    u8::from(errors > 0 || (deny_warnings && warnings > 0))
 }
 
 fn eval(paths: &[PathBuf], snapshot: &str, format: Format, exit_code: bool) -> u8 {
@@ -174,8 +228,7 @@ fn test(paths: &[PathBuf]) -> u8 {
     let (mut passed, mut failed, mut broken) = (0, 0, 0);
     let mut out = std::io::stdout().lock();
     for set in &sets {
-        let mut c = compile(set, &FsLoader);
-        c.check_test_snapshots(&FsLoader);
+        let c = compile_checked(set);
         if report(&c) {
             broken += 1;
             continue;
