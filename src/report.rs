@@ -105,7 +105,7 @@ pub fn to_json(records: &[Record]) -> String {
 /// SARIF 2.1.0: one run, every rollguard code as a rule, each record as a result (allowed
 /// findings carry an in-source suppression).
 pub fn to_sarif(records: &[Record]) -> String {
-    let rules: Vec<serde_json::Value> = codes::ALL
+    let mut rules: Vec<serde_json::Value> = codes::ALL
         .iter()
         .map(|c| {
             let first = c
@@ -124,10 +124,27 @@ pub fn to_sarif(records: &[Record]) -> String {
             })
         })
         .collect();
+    // Results that are not diagnostics (a failed `test` block) get a rule of their own.
+    let mut extra: Vec<&str> = Vec::new();
+    for r in records {
+        if Code::parse(&r.code).is_none() && !extra.contains(&r.code.as_str()) {
+            extra.push(&r.code);
+            rules.push(json!({
+                "id": r.code,
+                "name": "test failed",
+                "shortDescription": {"text": "a `test` block's expectation does not hold"},
+                "defaultConfiguration": {"level": "error"},
+            }));
+        }
+    }
     let results: Vec<serde_json::Value> = records
         .iter()
         .map(|r| {
-            let index = codes::ALL.iter().position(|c| c.as_str() == r.code).unwrap_or(0);
+            let index = codes::ALL
+                .iter()
+                .position(|c| c.as_str() == r.code)
+                .or_else(|| extra.iter().position(|e| *e == r.code).map(|i| codes::ALL.len() + i))
+                .unwrap_or(0);
             let mut text = r.message.clone();
             if let Some(h) = &r.help {
                 text.push_str(&format!("\nhelp: {h}"));
@@ -214,7 +231,7 @@ pub fn to_github(records: &[Record]) -> String {
             property(&format!(
                 "{} {}",
                 r.code,
-                Code::parse(&r.code).map_or("", |c| c.title())
+                Code::parse(&r.code).map_or("test failed", |c| c.title())
             )),
             data(&message),
         ));

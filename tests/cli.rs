@@ -289,3 +289,69 @@ fn the_bundled_examples_pass_their_tests() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains(" 0 failed"), "{}", text(&o));
 }
+
+const LINTY: &str = r#"use std::http
+
+policy checkout {
+  applies when deployment.service == "checkout"
+  halt slow when latency_p99 > 2 * baseline(latency_p99)
+}
+"#;
+
+#[test]
+fn deny_warnings_turns_lints_into_failure() {
+    let s = Scratch::new("deny", &[("p.rollguard", LINTY)]);
+    let o = run(&["check", "."], &s.0);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("warning[W0002]"), "{}", text(&o));
+    let o = run(&["check", ".", "--deny", "warnings"], &s.0);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let o = run(&["check", ".", "--deny", "everything"], &s.0);
+    assert_eq!(o.status.code(), Some(2), "bad usage: {}", text(&o));
+}
+
+#[test]
+fn check_speaks_json_sarif_and_github() {
+    let s = Scratch::new("formats", &[("p.rollguard", LINTY)]);
+    let o = run(&["check", "p.rollguard", "--format", "json"], &s.0);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v[0]["code"], "W0002");
+    assert_eq!(v[0]["file"], "p.rollguard");
+    assert_eq!(v[0]["line"], 5);
+    let o = run(&["check", "p.rollguard", "--format", "sarif"], &s.0);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("SARIF");
+    assert_eq!(v["version"], "2.1.0");
+    assert_eq!(v["runs"][0]["results"][0]["ruleId"], "W0002");
+    let o = run(&["check", "p.rollguard", "--format", "github"], &s.0);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.starts_with("::warning file=p.rollguard,line=5,col=8,"),
+        "{out}"
+    );
+}
+
+#[test]
+fn test_speaks_junit_and_fails_ci_on_a_failed_test() {
+    let s = Scratch::new(
+        "junit",
+        &[
+            ("p.rollguard", POLICY),
+            ("spike.json", &snapshot("0.05", "0")),
+        ],
+    );
+    let o = run(&["test", ".", "--format", "junit"], &s.0);
+    assert_eq!(o.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("<testsuites name=\"rollguard\" tests=\"2\" failures=\"1\""),
+        "{out}"
+    );
+    assert!(
+        out.contains("<failure message=\"expected halt, got rollback by errors\""),
+        "{out}"
+    );
+    let o = run(&["test", ".", "--format", "json"], &s.0);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v["passed"], 1);
+    assert_eq!(v["coverage"]["rules"]["total"], 1);
+}

@@ -12,7 +12,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use rollguard::{compile, FsLoader, SetFile};
+use rollguard::{compile, report, FsLoader, SetFile};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests")
@@ -125,6 +125,82 @@ fn eval_case(case: PathBuf, base: PathBuf) -> Result<(), Failed> {
     }
 }
 
+/// Every machine-readable format, on one set: `check` and, when it compiles, `test`.
+fn formats_case(case: PathBuf, base: PathBuf) -> Result<(), Failed> {
+    let mut c = compile(&set_files(&case, &base), &FsLoader);
+    c.check_test_snapshots(&FsLoader);
+    c.lint(chrono::NaiveDate::from_ymd_opt(2026, 11, 23));
+    let records = report::records(&c);
+    let sarif = report::to_sarif(&records);
+    validate_sarif(&sarif)?;
+    let mut human = String::new();
+    for d in &c.diagnostics {
+        human.push_str(&d.render(&c.sources, false));
+    }
+    expect_file(&case.join("check.human"), &human)?;
+    expect_file(&case.join("check.json"), &report::to_json(&records))?;
+    expect_file(&case.join("check.sarif"), &sarif)?;
+    expect_file(&case.join("check.github"), &report::to_github(&records))?;
+    if let Some(compiled) = &c.compiled {
+        let mut r = rollguard::testing::Report::default();
+        r.run(compiled, &c.sources, &FsLoader);
+        let sarif = report::to_sarif(&r.records());
+        validate_sarif(&sarif)?;
+        expect_file(&case.join("test.human"), &r.to_human())?;
+        expect_file(&case.join("test.json"), &r.to_json())?;
+        expect_file(&case.join("test.junit"), &r.to_junit())?;
+        expect_file(&case.join("test.sarif"), &sarif)?;
+        expect_file(&case.join("test.github"), &report::to_github(&r.records()))?;
+    }
+    Ok(())
+}
+
+/// SARIF output must validate against the official SARIF 2.1.0 schema (tests/fixtures).
+fn validate_sarif(text: &str) -> Result<(), Failed> {
+    let schema: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(root().join("fixtures/sarif-schema-2.1.0.json"))
+            .map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+    let validator =
+        jsonschema::validator_for(&schema).map_err(|e| format!("the schema does not load: {e}"))?;
+    let doc: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("SARIF is not JSON: {e}"))?;
+    let errors: Vec<String> = validator
+        .iter_errors(&doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("SARIF does not validate:\n{}", errors.join("\n")).into())
+    }
+}
+
+fn formats_trials() -> Vec<Trial> {
+    let base = root().join("formats");
+    let mut entries: Vec<PathBuf> = fs::read_dir(&base)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default();
+    entries.sort();
+    entries
+        .into_iter()
+        .map(|case| {
+            let name = case
+                .file_name()
+                .expect("case name")
+                .to_string_lossy()
+                .to_string();
+            let b = base.clone();
+            Trial::test(format!("formats::{name}"), move || formats_case(case, b))
+        })
+        .collect()
+}
+
 fn ui_trials() -> Vec<Trial> {
     let base = root().join("ui");
     let mut entries: Vec<PathBuf> = fs::read_dir(&base)
@@ -205,6 +281,15 @@ fn main() {
     let args = Arguments::from_iter(std::env::args().filter(|a| a != "--bless"));
     let mut trials = ui_trials();
     trials.extend(eval_trials());
+    trials.extend(formats_trials());
+    trials.push(Trial::test("formats::the_schema_rejects_invalid_sarif", || {
+        // The validation above can fail: a result with an unknown level is refused.
+        let bad = r#"{"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "x"}}, "results": [{"level": "fatal", "message": {"text": "m"}}]}]}"#;
+        match validate_sarif(bad) {
+            Err(_) => Ok(()),
+            Ok(()) => Err("an invalid SARIF document validated".into()),
+        }
+    }));
     trials.push(codes_trial());
     libtest_mimic::run(&args, trials).exit();
 }

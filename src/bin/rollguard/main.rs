@@ -42,6 +42,15 @@ enum CheckFormat {
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum TestFormat {
+    Human,
+    Json,
+    Sarif,
+    Github,
+    Junit,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum Deny {
     /// Any warning (a lint) fails the check
     Warnings,
@@ -76,6 +85,8 @@ enum Command {
     Test {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value = "human")]
+        format: TestFormat,
     },
     /// Explain a diagnostic code, e.g. `rollguard explain E0004`
     Explain { code: String },
@@ -95,7 +106,7 @@ fn main() -> ExitCode {
             format,
             exit_code,
         } => eval(&paths, &snapshot, format, exit_code),
-        Command::Test { paths } => test(&paths),
+        Command::Test { paths, format } => test(&paths, format),
         Command::Explain { code } => explain(&code),
     };
     ExitCode::from(code)
@@ -220,68 +231,42 @@ fn eval(paths: &[PathBuf], snapshot: &str, format: Format, exit_code: bool) -> u
     }
 }
 
-fn test(paths: &[PathBuf]) -> u8 {
+fn test(paths: &[PathBuf], format: TestFormat) -> u8 {
     let sets = match load::sets_in_trees(paths) {
         Ok(s) => s,
         Err(e) => return usage_error(&e),
     };
-    let (mut passed, mut failed, mut broken) = (0, 0, 0);
-    let mut out = std::io::stdout().lock();
+    let mut r = rollguard::testing::Report::default();
     for set in &sets {
         let c = compile_checked(set);
-        if report(&c) {
-            broken += 1;
-            continue;
+        if format == TestFormat::Human {
+            report(&c);
         }
-        let Some(compiled) = &c.compiled else {
-            continue;
-        };
-        for r in rollguard::testing::run(compiled, &FsLoader, |t| c.sources.location(t.span)) {
-            if r.passed {
-                passed += 1;
-                let _ = writeln!(out, "ok      {} ({})", r.title, r.location);
-                continue;
-            }
-            failed += 1;
-            let _ = writeln!(out, "FAILED  {} ({})", r.title, r.location);
-            let by = |rules: &[String]| {
-                if rules.is_empty() {
-                    String::new()
-                } else {
-                    format!(" by {}", rules.join(", "))
-                }
-            };
-            let _ = writeln!(
-                out,
-                "        expected: {}{}",
-                r.expected.as_str(),
-                by(&r.expected_by)
-            );
-            match (&r.error, r.actual) {
-                (Some(e), _) => {
-                    let _ = writeln!(out, "        error:    {e}");
-                }
-                (None, Some(a)) => {
-                    let fired = if r.actual_fired.is_empty() {
-                        " (no rule fired)".to_string()
-                    } else {
-                        by(&r.actual_fired)
-                    };
-                    let _ = writeln!(out, "        actual:   {}{}", a.as_str(), fired);
-                }
-                _ => {}
-            }
-        }
-    }
-    let _ = writeln!(out, "{passed} passed, {failed} failed");
-    if broken > 0 {
-        let _ = writeln!(
-            out,
-            "{broken} policy set{} did not compile",
-            if broken == 1 { "" } else { "s" }
+        r.diagnostics.extend(
+            rollguard::report::records(&c)
+                .into_iter()
+                .filter(|d| !d.is_allowed()),
         );
+        match &c.compiled {
+            Some(compiled) => r.run(compiled, &c.sources, &FsLoader),
+            None if format == TestFormat::Human => {
+                warn!(
+                    "{}: the policy set does not compile; its tests did not run",
+                    set[0].name
+                )
+            }
+            None => {}
+        }
     }
-    u8::from(failed > 0 || broken > 0)
+    let out = match format {
+        TestFormat::Human => r.to_human(),
+        TestFormat::Json => r.to_json(),
+        TestFormat::Junit => r.to_junit(),
+        TestFormat::Sarif => rollguard::report::to_sarif(&r.records()),
+        TestFormat::Github => rollguard::report::to_github(&r.records()),
+    };
+    let _ = std::io::stdout().lock().write_all(out.as_bytes());
+    u8::from(!r.success())
 }
 
 fn explain(code: &str) -> u8 {
