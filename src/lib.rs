@@ -8,10 +8,13 @@
 //! [`compile`] turns a policy set into a [`Compiled`] (or diagnostics); [`Compiled::decide`]
 //! evaluates a snapshot. The CLI is a thin shell over these.
 
+pub mod audit;
 pub mod check;
 pub mod codes;
 pub mod diagnostic;
+mod engine;
 pub mod eval;
+pub mod integrations;
 pub mod ir;
 pub mod lint;
 pub mod load;
@@ -28,6 +31,7 @@ use sha2::{Digest, Sha256};
 pub use check::{FsLoader, Loader, SetFile, TestCase};
 pub use codes::Code;
 pub use diagnostic::{Diagnostic, Severity};
+pub use engine::{Engine, LoadError};
 pub use eval::decision::Decision;
 pub use eval::snapshot::{Snapshot, SnapshotError};
 pub use ir::Action;
@@ -185,5 +189,10 @@ impl Compiled {
     /// Snapshot JSON in, decision out.
     pub fn decide(&self, bytes: &[u8]) -> Result<Decision, SnapshotError> {
         Ok(self.evaluate(&self.parse_snapshot(bytes)?))
+    }
+
+    /// A snapshot already parsed as JSON (the service adds the requester first).
+    pub fn decide_value(&self, snapshot: serde_json::Value) -> Result<Decision, SnapshotError> {
+        Ok(self.evaluate(&Snapshot::from_value(snapshot, &self.program, &self.keys)?))
     }
 }

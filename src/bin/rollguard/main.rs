@@ -5,6 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+#[cfg(feature = "serve")]
+mod serve;
 use rollguard::{compile, load, Code, Compilation, FsLoader};
 
 /// `println!` and `eprintln!` panic when the reader has gone (`rollguard explain E0001 | head -1`);
@@ -57,6 +60,17 @@ enum Deny {
 }
 
 #[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain; exit 1 naming the first bad line
+    Verify {
+        file: PathBuf,
+        /// The head hash served at /v1/audit/head: also catches records cut from the end
+        #[arg(long)]
+        head: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Check policy files or directories (each directory is a set); exit 1 on any error
     Check {
@@ -90,6 +104,38 @@ enum Command {
     },
     /// Explain a diagnostic code, e.g. `rollguard explain E0004`
     Explain { code: String },
+    /// Serve decisions over HTTP for deploy tools (Argo Rollouts, Flagger, pipelines)
+    #[cfg(feature = "serve")]
+    Serve {
+        /// The policy directory; changes are picked up while serving
+        #[arg(long)]
+        policies: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8181")]
+        addr: std::net::SocketAddr,
+        /// A JSON file `[{"token": "...", "principal": {"kind", "id", "groups"}}]`; every request
+        /// then needs `Authorization: Bearer TOKEN`, and the token's principal is the requester
+        #[arg(long)]
+        tokens: Option<PathBuf>,
+        /// Listen beyond loopback without tokens
+        #[arg(long)]
+        insecure_listen: bool,
+        /// Append every decision to this hash-chained log before answering
+        #[arg(long)]
+        decision_log: Option<PathBuf>,
+        #[arg(long, default_value_t = 1 << 20)]
+        max_body_bytes: usize,
+        #[arg(long, default_value_t = 64)]
+        max_json_depth: usize,
+        #[arg(long, default_value_t = 5000)]
+        timeout_ms: u64,
+        #[arg(long, default_value_t = 1000)]
+        reload_interval_ms: u64,
+    },
+    /// The decision log: `rollguard audit verify FILE [--head HASH]`
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -108,6 +154,31 @@ fn main() -> ExitCode {
         } => eval(&paths, &snapshot, format, exit_code),
         Command::Test { paths, format } => test(&paths, format),
         Command::Explain { code } => explain(&code),
+        #[cfg(feature = "serve")]
+        Command::Serve {
+            policies,
+            addr,
+            tokens,
+            insecure_listen,
+            decision_log,
+            max_body_bytes,
+            max_json_depth,
+            timeout_ms,
+            reload_interval_ms,
+        } => serve::run(serve::Options {
+            policies,
+            addr,
+            tokens,
+            insecure_listen,
+            decision_log,
+            max_body_bytes,
+            max_depth: max_json_depth,
+            timeout: std::time::Duration::from_millis(timeout_ms),
+            reload_interval: std::time::Duration::from_millis(reload_interval_ms),
+        }),
+        Command::Audit {
+            command: AuditCommand::Verify { file, head },
+        } => audit_verify(&file, head.as_deref()),
     };
     ExitCode::from(code)
 }
@@ -267,6 +338,22 @@ fn test(paths: &[PathBuf], format: TestFormat) -> u8 {
     };
     let _ = std::io::stdout().lock().write_all(out.as_bytes());
     u8::from(!r.success())
+}
+
+fn audit_verify(file: &std::path::Path, head: Option<&str>) -> u8 {
+    match rollguard::audit::verify(file, head) {
+        Ok(v) => {
+            if let Some(t) = &v.torn {
+                warn!("{}: {t}; the records before it are intact", file.display());
+            }
+            say!("ok: {} records, head {}", v.head.count, v.head.last);
+            0
+        }
+        Err(e) => {
+            warn!("{}: {e}", file.display());
+            1
+        }
+    }
 }
 
 fn explain(code: &str) -> u8 {

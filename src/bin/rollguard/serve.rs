@@ -1,0 +1,605 @@
+//! `rollguard serve`: the HTTP decision service, a thin shell over `rollguard::Engine`.
+//!
+//! One policy directory, compiled off to the side and swapped in atomically when its files
+//! change; bearer tokens bind each request to a principal (the `requester`); every decision can
+//! be appended to a hash-chained log before it is answered.
+
+// Handlers return `Result<_, Response>`: the error is the answer to send, as axum handlers do.
+#![allow(clippy::result_large_err)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use rollguard::audit::{self, DecisionLog, Entry};
+use rollguard::integrations::{flagger_snapshot, FlaggerHook};
+use rollguard::{Decision, Engine};
+use serde_json::{json, Value};
+use tower_http::timeout::TimeoutLayer;
+
+pub struct Options {
+    pub policies: PathBuf,
+    pub addr: SocketAddr,
+    pub tokens: Option<PathBuf>,
+    pub insecure_listen: bool,
+    pub decision_log: Option<PathBuf>,
+    pub max_body_bytes: usize,
+    pub max_depth: usize,
+    pub timeout: Duration,
+    pub reload_interval: Duration,
+}
+
+/// A token's principal, as the tokens file gives it.
+#[derive(Clone, Debug, serde::Deserialize)]
+struct TokenEntry {
+    token: String,
+    principal: Value,
+}
+
+struct Loaded {
+    engine: Engine,
+    /// What the files looked like when compiled, to notice changes.
+    fingerprint: u64,
+}
+
+struct App {
+    policies: PathBuf,
+    current: RwLock<Arc<Loaded>>,
+    last_error: RwLock<Option<Value>>,
+    /// The fingerprint of the last set that failed, so it is not recompiled every tick.
+    failed_fingerprint: Mutex<Option<u64>>,
+    tokens: Option<HashMap<String, Value>>,
+    log: Option<Mutex<DecisionLog>>,
+    max_depth: usize,
+    metrics: Metrics,
+}
+
+#[derive(Default)]
+struct Metrics {
+    decisions: Mutex<BTreeMap<(String, String), u64>>,
+    latency: Mutex<Histogram>,
+    reloads: Mutex<u64>,
+    reload_failures: Mutex<u64>,
+}
+
+const BUCKETS: [f64; 12] = [
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 1.0,
+];
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; 12],
+    sum: f64,
+    count: u64,
+}
+
+fn error_body(status: StatusCode, path: &str, message: &str) -> Response {
+    (
+        status,
+        Json(json!({"error": {"path": path, "message": message}})),
+    )
+        .into_response()
+}
+
+/// The policy files' names, sizes and contents, hashed: a change to any is a change of set.
+fn fingerprint(dir: &std::path::Path) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "rollguard"))
+        .collect();
+    files.sort();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for f in files {
+        f.hash(&mut h);
+        std::fs::read(&f).ok()?.hash(&mut h);
+    }
+    Some(h.finish())
+}
+
+fn now_rfc3339() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    chrono::DateTime::from_timestamp(now.as_secs() as i64, now.subsec_nanos())
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_string())
+}
+
+/// Deeper JSON than `max` is refused before parsing (serde_json's own limit is 128).
+fn too_deep(body: &[u8], max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in body {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+impl App {
+    fn engine(&self) -> Engine {
+        self.current.read().expect("lock").engine.clone()
+    }
+
+    /// Recompiles when the files changed; a set that fails keeps the last good one serving.
+    fn reload(&self) {
+        let Some(fp) = fingerprint(&self.policies) else {
+            return;
+        };
+        if fp == self.current.read().expect("lock").fingerprint
+            || *self.failed_fingerprint.lock().expect("lock") == Some(fp)
+        {
+            return;
+        }
+        match Engine::from_dir(&self.policies) {
+            Ok(engine) => {
+                eprintln!(
+                    "rollguard serve: reloaded {} ({})",
+                    self.policies.display(),
+                    engine.digest()
+                );
+                *self.current.write().expect("lock") = Arc::new(Loaded {
+                    engine,
+                    fingerprint: fp,
+                });
+                *self.last_error.write().expect("lock") = None;
+                *self.failed_fingerprint.lock().expect("lock") = None;
+                *self.metrics.reloads.lock().expect("lock") += 1;
+            }
+            Err(e) => {
+                eprintln!(
+                    "rollguard serve: reload rejected, the last good set keeps serving:\n{}",
+                    e.rendered
+                );
+                *self.last_error.write().expect("lock") =
+                    Some(json!({"at": now_rfc3339(), "problems": e.problems}));
+                *self.failed_fingerprint.lock().expect("lock") = Some(fp);
+                *self.metrics.reload_failures.lock().expect("lock") += 1;
+            }
+        }
+    }
+
+    /// The bearer token's principal; `Err` is the response to send.
+    fn authenticate(&self, headers: &HeaderMap) -> Result<Option<Value>, Response> {
+        let Some(tokens) = &self.tokens else {
+            return Ok(None);
+        };
+        let given = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        match given.and_then(|t| tokens.get(t)) {
+            Some(p) => Ok(Some(p.clone())),
+            None => Err(error_body(
+                StatusCode::UNAUTHORIZED,
+                "",
+                if given.is_none() {
+                    "this service needs `Authorization: Bearer TOKEN`"
+                } else {
+                    "unknown token"
+                },
+            )),
+        }
+    }
+
+    /// Binds the snapshot's requester to the token's principal: a request cannot claim another.
+    fn bind_requester(snapshot: &mut Value, principal: Option<Value>) -> Result<(), Response> {
+        let Some(p) = principal else { return Ok(()) };
+        let Some(obj) = snapshot.as_object_mut() else {
+            return Ok(());
+        };
+        if let Some(claimed) = obj.get("requester").filter(|r| !r.is_null()) {
+            if claimed.get("kind") != p.get("kind") || claimed.get("id") != p.get("id") {
+                return Err(error_body(
+                    StatusCode::FORBIDDEN,
+                    "requester",
+                    "the snapshot's requester is not the principal of the bearer token",
+                ));
+            }
+        }
+        obj.insert("requester".into(), p);
+        Ok(())
+    }
+
+    /// Evaluates, records and counts one decision.
+    fn decide(&self, engine: &Engine, snapshot: Value, raw: &[u8]) -> Result<Decision, Response> {
+        let requester = snapshot.get("requester").cloned().unwrap_or(Value::Null);
+        let started = Instant::now();
+        let decision = engine
+            .decide_value(snapshot)
+            .map_err(|e| error_body(StatusCode::BAD_REQUEST, &e.path, &e.to_string()))?;
+        let elapsed = started.elapsed().as_secs_f64();
+        if let Some(log) = &self.log {
+            let entry = Entry {
+                time: now_rfc3339(),
+                requester,
+                policy_digest: decision.policy_digest.clone(),
+                snapshot_digest: audit::digest(raw),
+                decision: serde_json::to_value(&decision).expect("a decision is plain data"),
+            };
+            if let Err(e) = log.lock().expect("lock").append(&entry) {
+                eprintln!("rollguard serve: cannot write the decision log: {e}");
+                return Err(error_body(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "",
+                    &format!("the decision log cannot be written ({e}); no decision is given without a record"),
+                ));
+            }
+        }
+        let m = &self.metrics;
+        {
+            let mut d = m.decisions.lock().expect("lock");
+            let outcome = decision.decision.as_str().to_string();
+            if decision.policies.is_empty() {
+                *d.entry((String::new(), outcome.clone())).or_default() += 1;
+            }
+            for p in &decision.policies {
+                *d.entry((p.clone(), outcome.clone())).or_default() += 1;
+            }
+        }
+        let mut h = m.latency.lock().expect("lock");
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if elapsed <= *b {
+                h.counts[i] += 1;
+            }
+        }
+        h.sum += elapsed;
+        h.count += 1;
+        Ok(decision)
+    }
+
+    fn parse_body(&self, body: &[u8]) -> Result<Value, Response> {
+        if too_deep(body, self.max_depth) {
+            return Err(error_body(
+                StatusCode::BAD_REQUEST,
+                "",
+                &format!("the JSON is nested deeper than {} levels", self.max_depth),
+            ));
+        }
+        serde_json::from_slice(body)
+            .map_err(|e| error_body(StatusCode::BAD_REQUEST, "", &format!("not valid JSON: {e}")))
+    }
+}
+
+type Shared = Arc<App>;
+
+async fn decide(State(app): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let principal = match app.authenticate(&headers) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let mut snapshot = match app.parse_body(&body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if let Err(r) = App::bind_requester(&mut snapshot, principal) {
+        return r;
+    }
+    let engine = app.engine();
+    let app2 = app.clone();
+    // Evaluation is synchronous and fast; keep it off the reactor anyway so a slow disk sync of
+    // the decision log never stalls other connections.
+    match tokio::task::spawn_blocking(move || app2.decide(&engine, snapshot, &body)).await {
+        Ok(Ok(d)) => (StatusCode::OK, Json(d)).into_response(),
+        Ok(Err(r)) => r,
+        Err(_) => error_body(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "",
+            "evaluation was interrupted",
+        ),
+    }
+}
+
+async fn flagger(
+    State(app): State<Shared>,
+    UrlPath(hook): UrlPath<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(kind) = FlaggerHook::parse(&hook) else {
+        return error_body(
+            StatusCode::NOT_FOUND,
+            "",
+            &format!("`{hook}` is not a Flagger hook rollguard answers"),
+        );
+    };
+    let principal = match app.authenticate(&headers) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let payload = match app.parse_body(&body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let mut snapshot = match flagger_snapshot(&payload, &now_rfc3339()) {
+        Ok(s) => s,
+        Err(e) => return error_body(StatusCode::BAD_REQUEST, &e.path, &e.to_string()),
+    };
+    if let Err(r) = App::bind_requester(&mut snapshot, principal) {
+        return r;
+    }
+    let engine = app.engine();
+    let app2 = app.clone();
+    match tokio::task::spawn_blocking(move || app2.decide(&engine, snapshot, &body)).await {
+        Ok(Ok(d)) => {
+            let status = StatusCode::from_u16(kind.status(&d)).unwrap_or(StatusCode::CONFLICT);
+            (status, Json(d)).into_response()
+        }
+        Ok(Err(r)) => r,
+        Err(_) => error_body(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "",
+            "evaluation was interrupted",
+        ),
+    }
+}
+
+async fn policies(State(app): State<Shared>, headers: HeaderMap) -> Response {
+    if let Err(r) = app.authenticate(&headers) {
+        return r;
+    }
+    let engine = app.engine();
+    let body = json!({
+        "digest": engine.digest(),
+        "policies": engine.policies(),
+        "files": engine.files(),
+        "last_reload_error": *app.last_error.read().expect("lock"),
+    });
+    Json(body).into_response()
+}
+
+async fn audit_head(State(app): State<Shared>, headers: HeaderMap) -> Response {
+    if let Err(r) = app.authenticate(&headers) {
+        return r;
+    }
+    match &app.log {
+        Some(log) => Json(log.lock().expect("lock").head()).into_response(),
+        None => error_body(
+            StatusCode::NOT_FOUND,
+            "",
+            "no decision log: start the service with --decision-log FILE",
+        ),
+    }
+}
+
+async fn metrics(State(app): State<Shared>, headers: HeaderMap) -> Response {
+    if let Err(r) = app.authenticate(&headers) {
+        return r;
+    }
+    let m = &app.metrics;
+    let mut out = String::new();
+    out.push_str(
+        "# HELP rollguard_decisions_total Decisions made, by policy that applied and outcome.\n",
+    );
+    out.push_str("# TYPE rollguard_decisions_total counter\n");
+    for ((policy, decision), n) in m.decisions.lock().expect("lock").iter() {
+        out.push_str(&format!(
+            "rollguard_decisions_total{{policy=\"{policy}\",decision=\"{decision}\"}} {n}\n"
+        ));
+    }
+    out.push_str("# HELP rollguard_evaluation_seconds Time to evaluate one snapshot.\n");
+    out.push_str("# TYPE rollguard_evaluation_seconds histogram\n");
+    let h = m.latency.lock().expect("lock");
+    for (i, b) in BUCKETS.iter().enumerate() {
+        out.push_str(&format!(
+            "rollguard_evaluation_seconds_bucket{{le=\"{b}\"}} {}\n",
+            h.counts[i]
+        ));
+    }
+    out.push_str(&format!(
+        "rollguard_evaluation_seconds_bucket{{le=\"+Inf\"}} {}\n",
+        h.count
+    ));
+    out.push_str(&format!("rollguard_evaluation_seconds_sum {}\n", h.sum));
+    out.push_str(&format!("rollguard_evaluation_seconds_count {}\n", h.count));
+    out.push_str("# HELP rollguard_reloads_total Policy sets reloaded after a change.\n# TYPE rollguard_reloads_total counter\n");
+    out.push_str(&format!(
+        "rollguard_reloads_total {}\n",
+        m.reloads.lock().expect("lock")
+    ));
+    out.push_str("# HELP rollguard_reload_failures_total Changed policy sets that did not compile.\n# TYPE rollguard_reload_failures_total counter\n");
+    out.push_str(&format!(
+        "rollguard_reload_failures_total {}\n",
+        m.reload_failures.lock().expect("lock")
+    ));
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        out,
+    )
+        .into_response()
+}
+
+fn router(app: Shared, max_body: usize, timeout: Duration) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
+        .route("/v1/decide", post(decide))
+        // The Argo Rollouts web metric: the snapshot as `jsonBody`, the decision read with
+        // `jsonPath: "{$.decision}"`; every decision is a 200 (a non-2xx is only an Error).
+        .route("/v1/argo", post(decide))
+        .route("/v1/flagger/{hook}", post(flagger))
+        .route("/v1/policies", get(policies))
+        .route("/v1/audit/head", get(audit_head))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .with_state(app)
+}
+
+pub fn run(o: Options) -> u8 {
+    if o.tokens.is_none() && !o.addr.ip().is_loopback() && !o.insecure_listen {
+        eprintln!(
+            "error: without --tokens the service listens on loopback only; give --tokens FILE, or --insecure-listen to serve {} unauthenticated",
+            o.addr
+        );
+        return 2;
+    }
+    let tokens = match &o.tokens {
+        None => None,
+        Some(path) => {
+            let parsed = std::fs::read_to_string(path)
+                .map_err(|e| e.to_string())
+                .and_then(|t| {
+                    serde_json::from_str::<Vec<TokenEntry>>(&t).map_err(|e| e.to_string())
+                });
+            match parsed {
+                Ok(list) => Some(list.into_iter().map(|t| (t.token, t.principal)).collect()),
+                Err(e) => {
+                    eprintln!(
+                        "error: cannot read the tokens file `{}`: {e}",
+                        path.display()
+                    );
+                    return 2;
+                }
+            }
+        }
+    };
+    let engine = match Engine::from_dir(&o.policies) {
+        Ok(e) => e,
+        Err(e) => {
+            eprint!("{}", e.rendered);
+            eprintln!(
+                "error: the policy set in `{}` does not compile: {}",
+                o.policies.display(),
+                e.problems.join("; ")
+            );
+            return 1;
+        }
+    };
+    let log = match &o.decision_log {
+        None => None,
+        Some(path) => match DecisionLog::open(path) {
+            Ok(l) => {
+                if let Some(t) = l.recovered() {
+                    eprintln!(
+                        "rollguard serve: {}: {t}; it was cut off, the chain continues",
+                        path.display()
+                    );
+                }
+                Some(Mutex::new(l))
+            }
+            Err(e) => {
+                eprintln!(
+                    "error: cannot open the decision log `{}`: {e}",
+                    path.display()
+                );
+                return 2;
+            }
+        },
+    };
+    let fp = fingerprint(&o.policies).unwrap_or_default();
+    let app = Arc::new(App {
+        policies: o.policies.clone(),
+        current: RwLock::new(Arc::new(Loaded {
+            engine,
+            fingerprint: fp,
+        })),
+        last_error: RwLock::new(None),
+        failed_fingerprint: Mutex::new(None),
+        tokens,
+        log,
+        max_depth: o.max_depth,
+        metrics: Metrics::default(),
+    });
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    runtime.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(o.addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("error: cannot listen on {}: {e}", o.addr);
+                return 2;
+            }
+        };
+        let local = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        println!(
+            "rollguard serve: listening on http://{local} ({})",
+            app.engine().digest()
+        );
+        let watcher = app.clone();
+        let interval = o.reload_interval;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                let w = watcher.clone();
+                let _ = tokio::task::spawn_blocking(move || w.reload()).await;
+            }
+        });
+        let served = axum::serve(listener, router(app, o.max_body_bytes, o.timeout))
+            .with_graceful_shutdown(shutdown())
+            .await;
+        match served {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("error: the service stopped: {e}");
+                1
+            }
+        }
+    })
+}
+
+/// Ctrl-C or SIGTERM: stop accepting, finish what is in flight.
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,551 @@
+//! `rollguard serve`, driven over real loopback HTTP: the binary started by the test, a real
+//! HTTP client, real files for hot reload, tokens and the decision log.
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(cwd: &Path, args: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rollguard"))
+            .arg("serve")
+            .args(["--addr", "127.0.0.1:0", "--reload-interval-ms", "100"])
+            .args(args)
+            .current_dir(cwd)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the binary starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("a line");
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_string();
+        Server {
+            child,
+            base: format!("http://{addr}"),
+        }
+    }
+
+    fn call(&self, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, Value) {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .new_agent();
+        let url = format!("{}{path}", self.base);
+        let response = if method == "GET" {
+            let mut r = agent.get(&url);
+            if let Some(t) = token {
+                r = r.header("Authorization", &format!("Bearer {t}"));
+            }
+            r.call()
+        } else {
+            let mut r = agent.post(&url).header("Content-Type", "application/json");
+            if let Some(t) = token {
+                r = r.header("Authorization", &format!("Bearer {t}"));
+            }
+            r.send(body)
+        };
+        let mut response = response.expect("the request completes");
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rollguard-serve-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("mkdir");
+    dir
+}
+
+fn policy(threshold: &str) -> String {
+    format!(
+        r#"use std::http
+policy checkout {{
+  applies when deployment.service == "checkout"
+  require fresh(error_rate) within 2m else halt
+  require samples(error_rate) >= 100 else inconclusive
+  rollback spike when error_rate > {threshold} and error_rate > 2 * baseline(error_rate)
+}}
+scope bots {{
+  principals [service_account "flagger"]
+  may [halt, rollback]
+}}
+scope people {{
+  principals [group "sre"]
+  may [halt, rollback, promote]
+}}
+"#
+    )
+}
+
+fn snapshot(error_rate: f64, requester: Option<Value>) -> String {
+    let mut s = json!({
+        "at": "2026-11-22T10:05:00Z",
+        "deployment": {"service": "checkout", "environment": "production", "rollback_target": {"healthy": true}},
+        "signals": {"http.error_rate": {"value": error_rate, "baseline": 0.01, "samples": 500,
+                                        "observed_at": "2026-11-22T10:04:30Z"}}
+    });
+    if let Some(r) = requester {
+        s["requester"] = r;
+    }
+    s.to_string()
+}
+
+#[test]
+fn the_eval_corpus_decides_the_same_over_http() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/eval");
+    let mut cases: Vec<PathBuf> = fs::read_dir(&root)
+        .expect("tests/eval")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    cases.sort();
+    let mut checked = 0;
+    // Every fourth case keeps the run short; together with the library harness over all of them.
+    for case in cases.iter().step_by(4) {
+        let expected = case.join("expected.json");
+        let Ok(want) = fs::read_to_string(&expected) else {
+            continue;
+        };
+        let name = case
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .to_string();
+        let server = Server::start(&root, &["--policies", &name]);
+        let body = fs::read_to_string(case.join("snapshot.json")).expect("snapshot");
+        let (status, got) = server.call("POST", "/v1/decide", None, &body);
+        assert_eq!(status, 200, "{name}: {got}");
+        let want: Value = serde_json::from_str(&want).expect("expected JSON");
+        assert_eq!(got, want, "{name}: the service and the library disagree");
+        checked += 1;
+    }
+    assert!(checked > 40, "only {checked} cases ran");
+}
+
+#[test]
+fn reload_swaps_sets_atomically_and_keeps_the_last_good_one() {
+    let dir = scratch("reload");
+    fs::write(dir.join("p.rollguard"), policy("2%")).expect("write");
+    let server = Arc::new(Server::start(&dir, &["--policies", "."]));
+    let (_, first) = server.call("GET", "/v1/policies", None, "");
+    let digest_a = first["digest"].as_str().expect("digest").to_string();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let failures = Arc::new(AtomicUsize::new(0));
+    let digests = Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let (server, stop, failures, digests) = (
+            server.clone(),
+            stop.clone(),
+            failures.clone(),
+            digests.clone(),
+        );
+        clients.push(std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let (status, d) = server.call("POST", "/v1/decide", None, &snapshot(0.03, None));
+                if status != 200 {
+                    failures.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    digests
+                        .lock()
+                        .expect("lock")
+                        .insert(d["policy_digest"].as_str().unwrap_or("").to_string());
+                }
+                n += 1;
+            }
+            n
+        }));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    // A good change: a new digest appears.
+    fs::write(dir.join("p.rollguard"), policy("5%")).expect("write");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let digest_b = loop {
+        let (_, p) = server.call("GET", "/v1/policies", None, "");
+        let d = p["digest"].as_str().unwrap_or("").to_string();
+        if d != digest_a {
+            break d;
+        }
+        assert!(Instant::now() < deadline, "the change was never picked up");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    // A bad change: rejected, the last good set keeps serving, the error is visible.
+    fs::write(
+        dir.join("p.rollguard"),
+        "policy checkout { halt x when nope }",
+    )
+    .expect("write");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, p) = server.call("GET", "/v1/policies", None, "");
+        if !p["last_reload_error"].is_null() {
+            assert_eq!(p["digest"], digest_b.as_str());
+            assert!(p["last_reload_error"].to_string().contains("E0002"), "{p}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the bad set was never reported");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, Ordering::Relaxed);
+    let requests: usize = clients.into_iter().map(|c| c.join().expect("client")).sum();
+    assert!(requests > 20, "only {requests} requests");
+    assert_eq!(
+        failures.load(Ordering::Relaxed),
+        0,
+        "requests failed during reloads"
+    );
+    let seen = digests.lock().expect("lock").clone();
+    assert!(
+        seen.iter().all(|d| *d == digest_a || *d == digest_b),
+        "a decision came from neither set: {seen:?}"
+    );
+    let (_, m) = server.call("GET", "/metrics", None, "");
+    let m = m.as_str().unwrap_or_default().to_string();
+    assert!(m.contains("rollguard_reloads_total 1"), "{m}");
+    assert!(m.contains("rollguard_reload_failures_total 1"), "{m}");
+    assert!(
+        m.contains("rollguard_decisions_total{policy=\"checkout\",decision=\"proceed\"}"),
+        "{m}"
+    );
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
+fn tokens_bind_the_requester() {
+    let dir = scratch("auth");
+    fs::write(dir.join("p.rollguard"), policy("2%")).expect("write");
+    fs::write(
+        dir.join("tokens.json"),
+        json!([
+            {"token": "flagger-secret", "principal": {"kind": "service_account", "id": "flagger"}},
+            {"token": "ana-secret", "principal": {"kind": "human", "id": "ana", "groups": ["sre"]}}
+        ])
+        .to_string(),
+    )
+    .expect("write");
+    let server = Server::start(&dir, &["--policies", ".", "--tokens", "tokens.json"]);
+    let (status, _) = server.call("POST", "/v1/decide", None, &snapshot(0.05, None));
+    assert_eq!(status, 401, "no token");
+    let (status, _) = server.call("POST", "/v1/decide", Some("guess"), &snapshot(0.05, None));
+    assert_eq!(status, 401, "wrong token");
+    let claim = json!({"kind": "human", "id": "ana"});
+    let (status, body) = server.call(
+        "POST",
+        "/v1/decide",
+        Some("flagger-secret"),
+        &snapshot(0.05, Some(claim.clone())),
+    );
+    assert_eq!(status, 403, "a bot claiming to be ana: {body}");
+    let (status, d) = server.call(
+        "POST",
+        "/v1/decide",
+        Some("flagger-secret"),
+        &snapshot(0.05, None),
+    );
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(d["decision"], "rollback");
+    assert_eq!(d["authorized"], true);
+    assert_eq!(d["requester_may"], json!(["halt", "rollback"]));
+    let (status, d) = server.call(
+        "POST",
+        "/v1/decide",
+        Some("ana-secret"),
+        &snapshot(0.011, Some(claim)),
+    );
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(
+        d["requester_may"],
+        json!(["halt", "rollback", "promote"]),
+        "groups come from the tokens file"
+    );
+    let (status, _) = server.call("GET", "/healthz", None, "");
+    assert_eq!(status, 200, "probes need no token");
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
+fn without_tokens_it_refuses_to_listen_beyond_loopback() {
+    let dir = scratch("bind");
+    fs::write(dir.join("p.rollguard"), policy("2%")).expect("write");
+    let o = Command::new(env!("CARGO_BIN_EXE_rollguard"))
+        .args(["serve", "--policies", ".", "--addr", "0.0.0.0:0"])
+        .current_dir(&dir)
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--insecure-listen"));
+    let _ = fs::remove_dir_all(dir);
+}
+
+fn flagger_payload(error_rate: &str, requester: bool) -> String {
+    let mut meta = json!({
+        "service": "checkout", "environment": "production", "rollback_target_healthy": "true",
+        "signals": json!({"http.error_rate": {"value": error_rate.parse::<f64>().expect("rate"), "baseline": 0.01, "samples": 500}}).to_string(),
+    });
+    if requester {
+        meta["requester_kind"] = json!("service_account");
+        meta["requester_id"] = json!("flagger");
+    }
+    json!({"name": "checkout", "namespace": "prod", "phase": "Progressing", "checksum": "85d557f47b", "metadata": meta}).to_string()
+}
+
+#[test]
+fn flagger_hooks_answer_with_the_polarity_flagger_acts_on() {
+    let dir = scratch("flagger");
+    // Flagger's signals arrive without `observed_at`: a set without freshness gates.
+    let p = r#"use std::http
+policy checkout {
+  applies when deployment.service == "checkout"
+  rollback spike when error_rate > 2 * baseline(error_rate)
+  hold warm when error_rate > 1.5 * baseline(error_rate)
+}
+scope bots { principals [service_account "flagger"] may [halt, rollback] }
+"#;
+    fs::write(dir.join("p.rollguard"), p).expect("write");
+    let server = Server::start(&dir, &["--policies", "."]);
+    let (status, d) = server.call(
+        "POST",
+        "/v1/flagger/confirm-promotion",
+        None,
+        &flagger_payload("0.011", false),
+    );
+    assert_eq!(
+        (status, d["decision"].as_str()),
+        (200, Some("proceed")),
+        "{d}"
+    );
+    let (status, d) = server.call(
+        "POST",
+        "/v1/flagger/confirm-promotion",
+        None,
+        &flagger_payload("0.016", false),
+    );
+    assert_eq!(
+        (status, d["decision"].as_str()),
+        (409, Some("hold")),
+        "a hold waits: {d}"
+    );
+    assert_eq!(d["fired"][0]["rule"], "warm");
+    // The rollback hook: 200 only for an authorized rollback.
+    let (status, d) = server.call(
+        "POST",
+        "/v1/flagger/rollback",
+        None,
+        &flagger_payload("0.05", true),
+    );
+    assert_eq!(
+        (status, d["authorized"].as_bool()),
+        (200, Some(true)),
+        "{d}"
+    );
+    let (status, d) = server.call(
+        "POST",
+        "/v1/flagger/rollback",
+        None,
+        &flagger_payload("0.05", false),
+    );
+    assert_eq!(status, 409, "no requester, not authorized: {d}");
+    let (status, _) = server.call(
+        "POST",
+        "/v1/flagger/rollback",
+        None,
+        &flagger_payload("0.011", true),
+    );
+    assert_eq!(status, 409, "no rollback decided");
+    // The analysis hooks fail only on a rollback.
+    let (status, _) = server.call(
+        "POST",
+        "/v1/flagger/rollout",
+        None,
+        &flagger_payload("0.016", false),
+    );
+    assert_eq!(status, 200, "a hold is not a failed check");
+    let (status, _) = server.call(
+        "POST",
+        "/v1/flagger/rollout",
+        None,
+        &flagger_payload("0.05", false),
+    );
+    assert_eq!(status, 409);
+    let (status, _) = server.call(
+        "POST",
+        "/v1/flagger/unknown-hook",
+        None,
+        &flagger_payload("0.05", false),
+    );
+    assert_eq!(status, 404);
+    let (status, e) = server.call(
+        "POST",
+        "/v1/flagger/rollout",
+        None,
+        r#"{"name": "x", "namespace": "y", "metadata": {"traffic_percent": 5}}"#,
+    );
+    assert_eq!(status, 400);
+    assert_eq!(e["error"]["path"], "metadata.traffic_percent");
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
+fn argo_reads_every_decision_as_a_200() {
+    let dir = scratch("argo");
+    fs::write(dir.join("p.rollguard"), policy("2%")).expect("write");
+    let server = Server::start(&dir, &["--policies", "."]);
+    for (rate, want) in [(0.05, "rollback"), (0.011, "proceed")] {
+        let (status, d) = server.call("POST", "/v1/argo", None, &snapshot(rate, None));
+        assert_eq!((status, d["decision"].as_str()), (200, Some(want)));
+    }
+    let (status, e) = server.call(
+        "POST",
+        "/v1/argo",
+        None,
+        r#"{"at": "2026-11-22T10:05:00Z", "deployment": {"service": "checkout"}}"#,
+    );
+    assert_eq!(status, 400, "only an invalid snapshot is not a 2xx");
+    assert_eq!(e["error"]["path"], "deployment.environment");
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
+fn limits_turn_bad_input_into_400s() {
+    let dir = scratch("limits");
+    fs::write(dir.join("p.rollguard"), policy("2%")).expect("write");
+    let server = Server::start(&dir, &["--policies", ".", "--max-body-bytes", "4096"]);
+    let (status, _) = server.call("POST", "/v1/decide", None, &"x".repeat(10_000));
+    assert_eq!(status, 413, "too large");
+    let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+    let (status, e) = server.call("POST", "/v1/decide", None, &deep);
+    assert_eq!(status, 400);
+    assert!(e["error"]["message"]
+        .as_str()
+        .unwrap_or("")
+        .contains("nested"));
+    let (status, e) = server.call("POST", "/v1/decide", None, "{not json");
+    assert_eq!(status, 400, "{e}");
+    let (status, e) = server.call(
+        "POST",
+        "/v1/decide",
+        None,
+        &snapshot(0.05, None).replace("\"samples\":500", "\"samples\":-1"),
+    );
+    assert_eq!(status, 400);
+    assert_eq!(e["error"]["path"], "signals[\"http.error_rate\"].samples");
+    // Still serving after all of that.
+    let (status, _) = server.call("POST", "/v1/decide", None, &snapshot(0.05, None));
+    assert_eq!(status, 200);
+    let _ = fs::remove_dir_all(dir);
+}
+
+fn verify(log: &Path, head: Option<&str>) -> (i32, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rollguard"));
+    cmd.args(["audit", "verify"]).arg(log);
+    if let Some(h) = head {
+        cmd.args(["--head", h]);
+    }
+    let o = cmd.output().expect("runs");
+    (
+        o.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+#[test]
+fn the_decision_log_is_a_verifiable_hash_chain() {
+    let dir = scratch("log");
+    fs::write(dir.join("p.rollguard"), policy("2%")).expect("write");
+    let log = dir.join("decisions.log");
+    let head = {
+        let server = Server::start(
+            &dir,
+            &["--policies", ".", "--decision-log", "decisions.log"],
+        );
+        for rate in [0.05, 0.011, 0.03, 0.02] {
+            let (status, _) = server.call("POST", "/v1/decide", None, &snapshot(rate, None));
+            assert_eq!(status, 200);
+        }
+        let (_, h) = server.call("GET", "/v1/audit/head", None, "");
+        assert_eq!(h["count"], 4);
+        h["last"].as_str().expect("hash").to_string()
+    };
+    let lines: Vec<String> = fs::read_to_string(&log)
+        .expect("log")
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(lines.len(), 4);
+    let record: Value = serde_json::from_str(&lines[0]).expect("JSON line");
+    assert_eq!(record["decision"]["decision"], "rollback");
+    assert!(record["snapshot_digest"]
+        .as_str()
+        .unwrap_or("")
+        .starts_with("sha256:"));
+    let (code, out) = verify(&log, Some(&head));
+    assert_eq!(code, 0, "intact: {out}");
+
+    let write = |ls: &[String]| fs::write(&log, ls.join("\n") + "\n").expect("write");
+    let mut edited = lines.clone();
+    edited[1] = edited[1].replacen("proceed", "rollback", 1);
+    write(&edited);
+    let (code, out) = verify(&log, None);
+    assert_eq!(code, 1, "edited: {out}");
+    assert!(
+        out.contains("line 2") || out.contains("line 3"),
+        "names the first bad line: {out}"
+    );
+
+    let mut swapped = lines.clone();
+    swapped.swap(1, 2);
+    write(&swapped);
+    let (code, out) = verify(&log, None);
+    assert_eq!(code, 1, "reordered: {out}");
+
+    write(&lines[..3]);
+    let (code, _) = verify(&log, None);
+    assert_eq!(code, 0, "a cut tail verifies on its own");
+    let (code, out) = verify(&log, Some(&head));
+    assert_eq!(code, 1, "but not against the served head: {out}");
+
+    let mut removed = lines.clone();
+    removed.remove(1);
+    write(&removed);
+    let (code, out) = verify(&log, None);
+    assert_eq!(code, 1, "removed: {out}");
+    let _ = fs::remove_dir_all(dir);
+}
