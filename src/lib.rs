@@ -19,6 +19,7 @@ pub mod ir;
 pub mod lint;
 pub mod load;
 pub mod report;
+pub mod service;
 pub mod source;
 pub mod stdlib;
 pub mod syntax;

@@ -21,6 +21,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use rollguard::audit::{self, DecisionLog, Entry};
 use rollguard::integrations::{flagger_snapshot, FlaggerHook};
+use rollguard::service::{self, RequestError};
 use rollguard::{Decision, Engine};
 use serde_json::{json, Value};
 use tower_http::timeout::TimeoutLayer;
@@ -81,6 +82,11 @@ struct Histogram {
     count: u64,
 }
 
+fn refusal(e: RequestError) -> Response {
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
+    (status, Json(e.to_json())).into_response()
+}
+
 fn error_body(status: StatusCode, path: &str, message: &str) -> Response {
     (
         status,
@@ -113,34 +119,6 @@ fn now_rfc3339() -> String {
     chrono::DateTime::from_timestamp(now.as_secs() as i64, now.subsec_nanos())
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_string())
-}
-
-/// Deeper JSON than `max` is refused before parsing (serde_json's own limit is 128).
-fn too_deep(body: &[u8], max: usize) -> bool {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for &b in body {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > max {
-                    return true;
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    false
 }
 
 impl App {
@@ -210,32 +188,11 @@ impl App {
         }
     }
 
-    /// Binds the snapshot's requester to the token's principal: a request cannot claim another.
-    fn bind_requester(snapshot: &mut Value, principal: Option<Value>) -> Result<(), Response> {
-        let Some(p) = principal else { return Ok(()) };
-        let Some(obj) = snapshot.as_object_mut() else {
-            return Ok(());
-        };
-        if let Some(claimed) = obj.get("requester").filter(|r| !r.is_null()) {
-            if claimed.get("kind") != p.get("kind") || claimed.get("id") != p.get("id") {
-                return Err(error_body(
-                    StatusCode::FORBIDDEN,
-                    "requester",
-                    "the snapshot's requester is not the principal of the bearer token",
-                ));
-            }
-        }
-        obj.insert("requester".into(), p);
-        Ok(())
-    }
-
     /// Evaluates, records and counts one decision.
     fn decide(&self, engine: &Engine, snapshot: Value, raw: &[u8]) -> Result<Decision, Response> {
         let requester = snapshot.get("requester").cloned().unwrap_or(Value::Null);
         let started = Instant::now();
-        let decision = engine
-            .decide_value(snapshot)
-            .map_err(|e| error_body(StatusCode::BAD_REQUEST, &e.path, &e.to_string()))?;
+        let decision = service::decide(engine, snapshot).map_err(refusal)?;
         let elapsed = started.elapsed().as_secs_f64();
         if let Some(log) = &self.log {
             let entry = Entry {
@@ -275,18 +232,6 @@ impl App {
         h.count += 1;
         Ok(decision)
     }
-
-    fn parse_body(&self, body: &[u8]) -> Result<Value, Response> {
-        if too_deep(body, self.max_depth) {
-            return Err(error_body(
-                StatusCode::BAD_REQUEST,
-                "",
-                &format!("the JSON is nested deeper than {} levels", self.max_depth),
-            ));
-        }
-        serde_json::from_slice(body)
-            .map_err(|e| error_body(StatusCode::BAD_REQUEST, "", &format!("not valid JSON: {e}")))
-    }
 }
 
 type Shared = Arc<App>;
@@ -296,12 +241,12 @@ async fn decide(State(app): State<Shared>, headers: HeaderMap, body: Bytes) -> R
         Ok(p) => p,
         Err(r) => return r,
     };
-    let mut snapshot = match app.parse_body(&body) {
+    let mut snapshot = match service::parse_body(&body, app.max_depth) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(e) => return refusal(e),
     };
-    if let Err(r) = App::bind_requester(&mut snapshot, principal) {
-        return r;
+    if let Err(e) = service::bind_requester(&mut snapshot, principal.as_ref()) {
+        return refusal(e);
     }
     let engine = app.engine();
     let app2 = app.clone();
@@ -335,16 +280,16 @@ async fn flagger(
         Ok(p) => p,
         Err(r) => return r,
     };
-    let payload = match app.parse_body(&body) {
+    let payload = match service::parse_body(&body, app.max_depth) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(e) => return refusal(e),
     };
     let mut snapshot = match flagger_snapshot(&payload, &now_rfc3339()) {
         Ok(s) => s,
         Err(e) => return error_body(StatusCode::BAD_REQUEST, &e.path, &e.to_string()),
     };
-    if let Err(r) = App::bind_requester(&mut snapshot, principal) {
-        return r;
+    if let Err(e) = service::bind_requester(&mut snapshot, principal.as_ref()) {
+        return refusal(e);
     }
     let engine = app.engine();
     let app2 = app.clone();
