@@ -86,7 +86,8 @@ impl Engine {
         Engine::from_set(&files)
     }
 
-    fn from_set(files: &[SetFile]) -> Result<Engine, LoadError> {
+    /// Files already read (the service compiles exactly the bytes it fingerprinted).
+    pub fn from_set(files: &[SetFile]) -> Result<Engine, LoadError> {
         let c = compile(files, &FsLoader);
         let problems: Vec<String> = c
             .diagnostics

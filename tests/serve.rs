@@ -20,7 +20,12 @@ impl Server {
     fn start(cwd: &Path, args: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_rollguard"))
             .arg("serve")
-            .args(["--addr", "127.0.0.1:0", "--reload-interval-ms", "100"])
+            .args(["--addr", "127.0.0.1:0"])
+            .args(if args.contains(&"--reload-interval-ms") {
+                &[][..]
+            } else {
+                &["--reload-interval-ms", "100"][..]
+            })
             .args(args)
             .current_dir(cwd)
             .stdout(Stdio::piped())
@@ -547,5 +552,238 @@ fn the_decision_log_is_a_verifiable_hash_chain() {
     write(&removed);
     let (code, out) = verify(&log, None);
     assert_eq!(code, 1, "removed: {out}");
+    let _ = fs::remove_dir_all(dir);
+}
+
+// ---------------------------------------------------------------- faults
+
+#[test]
+fn a_client_that_disconnects_mid_request_harms_no_one() {
+    use std::io::Write;
+    let dir = scratch("disconnect");
+    fs::write(dir.join("p.rollguard"), policy("2%")).expect("write");
+    let server = Server::start(&dir, &["--policies", ".", "--decision-log", "d.log"]);
+    let addr = server.base.trim_start_matches("http://").to_string();
+    for cut in [10, 60, 200] {
+        let body = snapshot(0.05, None);
+        let request = format!(
+            "POST /v1/decide HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
+            body.len(),
+            body
+        );
+        let mut s = std::net::TcpStream::connect(&addr).expect("connect");
+        s.write_all(&request.as_bytes()[..cut.min(request.len())])
+            .expect("write");
+        drop(s); // gone before the request is whole
+    }
+    let (status, d) = server.call("POST", "/v1/decide", None, &snapshot(0.05, None));
+    assert_eq!((status, d["decision"].as_str()), (200, Some("rollback")));
+    let (_, head) = server.call("GET", "/v1/audit/head", None, "");
+    assert_eq!(
+        head["count"], 1,
+        "half-sent requests decide nothing and log nothing"
+    );
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_policy_file_rewritten_while_being_read_never_serves_a_half_set() {
+    let dir = scratch("midread");
+    fs::write(dir.join("p.rollguard"), policy("2%")).expect("write");
+    let server = Arc::new(Server::start(
+        &dir,
+        &["--policies", ".", "--reload-interval-ms", "40"],
+    ));
+    let digest = |threshold: &str| {
+        rollguard::Engine::from_sources(&[("p.rollguard", &policy(threshold))])
+            .expect("compiles")
+            .digest()
+            .to_string()
+    };
+    let good: Vec<String> = ["2%", "3%", "4%"].iter().map(|t| digest(t)).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (s2, stop2) = (server.clone(), stop.clone());
+    let client = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        while !stop2.load(Ordering::Relaxed) {
+            let (status, d) = s2.call("POST", "/v1/decide", None, &snapshot(0.05, None));
+            seen.push((
+                status,
+                d["policy_digest"].as_str().unwrap_or("").to_string(),
+            ));
+        }
+        seen
+    });
+    // Write each version in two steps, as a slow copy would: a part of the file first, for less
+    // than one polling interval. Cut after the policy's `}` too, where the part still compiles.
+    let cut_points = |text: &str| {
+        [
+            text.len() / 2,
+            text.find("scope bots").unwrap_or(text.len() / 3),
+        ]
+    };
+    for round in 0..5 {
+        let text = policy(["3%", "4%", "3%", "4%", "2%"][round]);
+        let cut = cut_points(&text)[round % 2];
+        fs::write(dir.join("p.rollguard"), &text[..cut]).expect("write part");
+        std::thread::sleep(Duration::from_millis(5));
+        fs::write(dir.join("p.rollguard"), &text).expect("write whole");
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+    // The last version is served once it has settled.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.call("GET", "/v1/policies", None, "").1["digest"] != good[0].as_str() {
+        assert!(
+            Instant::now() < deadline,
+            "the last whole file was never served"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let seen = client.join().expect("client");
+    assert!(seen.len() > 10);
+    for (status, d) in &seen {
+        assert_eq!(*status, 200, "a request failed during rewrites");
+        assert!(
+            good.contains(d),
+            "a decision came from a set that was never whole: {d}"
+        );
+    }
+    let (_, p) = server.call("GET", "/v1/policies", None, "");
+    assert_eq!(
+        p["digest"],
+        good[0].as_str(),
+        "the last whole file is served: {p}"
+    );
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
+fn sigkill_while_logging_leaves_a_log_that_verifies() {
+    let dir = scratch("sigkill");
+    fs::write(dir.join("p.rollguard"), policy("2%")).expect("write");
+    let log = dir.join("d.log");
+    for _ in 0..3 {
+        let server = Arc::new(Server::start(
+            &dir,
+            &["--policies", ".", "--decision-log", "d.log"],
+        ));
+        let mut clients = Vec::new();
+        for _ in 0..3 {
+            let s = server.clone();
+            clients.push(std::thread::spawn(move || {
+                for _ in 0..200 {
+                    let agent = ureq::Agent::config_builder()
+                        .http_status_as_error(false)
+                        .build()
+                        .new_agent();
+                    if agent
+                        .post(format!("{}/v1/decide", s.base))
+                        .send(snapshot(0.05, None))
+                        .is_err()
+                    {
+                        break; // the server is gone
+                    }
+                }
+            }));
+        }
+        std::thread::sleep(Duration::from_millis(150));
+        // SIGKILL: no chance to finish a write.
+        let pid = server.child.id();
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        for c in clients {
+            let _ = c.join();
+        }
+        let (code, out) = verify(&log, None);
+        assert_eq!(
+            code, 0,
+            "after SIGKILL the log verifies up to its last whole record: {out}"
+        );
+    }
+    let (code, out) = verify(&log, None);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("ok: "), "{out}");
+    let _ = fs::remove_dir_all(dir);
+}
+
+/// A small tmpfs for the decision log, so the test can fill it and make it read-only.
+/// Needs the privilege to mount; without it the test says so and checks nothing else.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(name: &str) -> Option<SmallDisk> {
+        let dir = scratch(name);
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+            .arg(&dir)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(SmallDisk(dir))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn a_full_or_read_only_log_disk_gets_503_and_the_service_recovers() {
+    let Some(disk) = SmallDisk::mount("fulldisk") else {
+        eprintln!("skipped: mounting a tmpfs needs privileges this run does not have");
+        return;
+    };
+    let dir = scratch("fulldisk-policies");
+    fs::write(dir.join("p.rollguard"), policy("2%")).expect("write");
+    let log = disk.0.join("d.log");
+    let server = Server::start(
+        &dir,
+        &[
+            "--policies",
+            ".",
+            "--decision-log",
+            log.to_str().expect("utf-8"),
+        ],
+    );
+    let (status, _) = server.call("POST", "/v1/decide", None, &snapshot(0.05, None));
+    assert_eq!(status, 200);
+    // Fill the disk.
+    let filler = disk.0.join("filler");
+    let _ = fs::write(&filler, vec![0u8; 512 * 1024]);
+    // The log's last page may still have room for a record or two; then the disk is full.
+    let refused = (0..50).find_map(|_| {
+        let (status, e) = server.call("POST", "/v1/decide", None, &snapshot(0.05, None));
+        match status {
+            200 => None,
+            _ => Some((status, e)),
+        }
+    });
+    let (status, e) = refused.expect("a full disk refuses a decision within 50 requests");
+    assert_eq!(status, 503, "no decision without a record: {e}");
+    fs::remove_file(&filler).expect("free the disk");
+    let (status, _) = server.call("POST", "/v1/decide", None, &snapshot(0.05, None));
+    assert_eq!(status, 200, "recovers once there is room");
+    // Read-only.
+    let remount = |mode: &str| {
+        Command::new("mount")
+            .args(["-o", &format!("remount,{mode}")])
+            .arg(&disk.0)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if remount("ro") {
+        let (status, e) = server.call("POST", "/v1/decide", None, &snapshot(0.05, None));
+        assert_eq!(status, 503, "a read-only log gets 503: {e}");
+        assert!(remount("rw"));
+        let (status, _) = server.call("POST", "/v1/decide", None, &snapshot(0.05, None));
+        assert_eq!(status, 200, "recovers once writable");
+    }
+    let (_, head) = server.call("GET", "/v1/audit/head", None, "");
+    let (code, out) = verify(&log, head["last"].as_str());
+    assert_eq!(code, 0, "{out}");
+    drop(server);
     let _ = fs::remove_dir_all(dir);
 }

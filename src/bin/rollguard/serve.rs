@@ -57,6 +57,8 @@ struct App {
     last_error: RwLock<Option<Value>>,
     /// The fingerprint of the last set that failed, so it is not recompiled every tick.
     failed_fingerprint: Mutex<Option<u64>>,
+    /// A changed fingerprint seen once, waiting to be seen again before it is compiled.
+    pending: Mutex<Option<u64>>,
     tokens: Option<HashMap<String, Value>>,
     log: Option<Mutex<DecisionLog>>,
     max_depth: usize,
@@ -95,21 +97,42 @@ fn error_body(status: StatusCode, path: &str, message: &str) -> Response {
         .into_response()
 }
 
-/// The policy files' names, sizes and contents, hashed: a change to any is a change of set.
-fn fingerprint(dir: &std::path::Path) -> Option<u64> {
+/// The policy files of `dir`, read once, and a hash of their names and contents: the set is
+/// compiled from exactly the bytes that were hashed.
+fn read_set(dir: &std::path::Path) -> Option<(u64, Vec<rollguard::SetFile>)> {
     use std::hash::{Hash, Hasher};
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .ok()?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "rollguard"))
         .collect();
-    files.sort();
+    paths.sort();
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    for f in files {
-        f.hash(&mut h);
-        std::fs::read(&f).ok()?.hash(&mut h);
+    let mut files = Vec::new();
+    for path in paths {
+        let text = std::fs::read_to_string(&path).ok()?;
+        path.hash(&mut h);
+        text.hash(&mut h);
+        files.push(rollguard::SetFile {
+            name: path.display().to_string(),
+            path,
+            text,
+        });
     }
-    Some(h.finish())
+    Some((h.finish(), files))
+}
+
+/// A set without policies would answer `proceed` to everything: the service never serves one
+/// (a truncated or emptied file is the usual cause).
+fn has_policies(engine: Engine) -> Result<Engine, rollguard::LoadError> {
+    if engine.policies().is_empty() {
+        let problem = "the policy set has no policy: every deployment would proceed".to_string();
+        return Err(rollguard::LoadError {
+            rendered: format!("error: {problem}\n"),
+            problems: vec![problem],
+        });
+    }
+    Ok(engine)
 }
 
 fn now_rfc3339() -> String {
@@ -128,15 +151,27 @@ impl App {
 
     /// Recompiles when the files changed; a set that fails keeps the last good one serving.
     fn reload(&self) {
-        let Some(fp) = fingerprint(&self.policies) else {
+        let Some((fp, files)) = read_set(&self.policies) else {
             return;
         };
         if fp == self.current.read().expect("lock").fingerprint
             || *self.failed_fingerprint.lock().expect("lock") == Some(fp)
         {
+            // Back to a known state: what was pending is forgotten, so two separate moments
+            // that look alike (an empty file, just truncated) are not taken for a settled one.
+            *self.pending.lock().expect("lock") = None;
             return;
         }
-        match Engine::from_dir(&self.policies) {
+        // A change is compiled once the files have stayed the same for one polling interval,
+        // so a file caught in the middle of being written is never loaded.
+        {
+            let mut pending = self.pending.lock().expect("lock");
+            if *pending != Some(fp) {
+                *pending = Some(fp);
+                return;
+            }
+        }
+        match Engine::from_set(&files).and_then(has_policies) {
             Ok(engine) => {
                 eprintln!(
                     "rollguard serve: reloaded {} ({})",
@@ -432,7 +467,7 @@ pub fn run(o: Options) -> u8 {
             }
         }
     };
-    let engine = match Engine::from_dir(&o.policies) {
+    let engine = match Engine::from_dir(&o.policies).and_then(has_policies) {
         Ok(e) => e,
         Err(e) => {
             eprint!("{}", e.rendered);
@@ -465,7 +500,7 @@ pub fn run(o: Options) -> u8 {
             }
         },
     };
-    let fp = fingerprint(&o.policies).unwrap_or_default();
+    let fp = read_set(&o.policies).map(|(fp, _)| fp).unwrap_or_default();
     let app = Arc::new(App {
         policies: o.policies.clone(),
         current: RwLock::new(Arc::new(Loaded {
@@ -474,6 +509,7 @@ pub fn run(o: Options) -> u8 {
         })),
         last_error: RwLock::new(None),
         failed_fingerprint: Mutex::new(None),
+        pending: Mutex::new(None),
         tokens,
         log,
         max_depth: o.max_depth,
