@@ -14,6 +14,7 @@ pub mod codes;
 pub mod diagnostic;
 mod engine;
 pub mod eval;
+pub mod fmt;
 pub mod integrations;
 pub mod ir;
 pub mod lint;

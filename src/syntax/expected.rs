@@ -369,8 +369,12 @@ fn found_token(text: &str, offset: usize) -> Option<String> {
             first.len_utf8()
         }
     };
-    let len = rest[..len.min(rest.len())].find('\n').unwrap_or(len);
     let mut end = len.min(rest.len());
+    while !rest.is_char_boundary(end) {
+        end -= 1;
+    }
+    let end = rest[..end].find('\n').unwrap_or(end);
+    let mut end = end;
     while !rest.is_char_boundary(end) {
         end -= 1;
     }
@@ -390,6 +394,12 @@ mod tests {
             Some("when")
         );
         assert_eq!(previous_token("", 0), None);
+    }
+
+    #[test]
+    fn found_token_never_cuts_a_character() {
+        let text = format!("\"{}é\"", "a".repeat(22));
+        assert!(found_token(&text, 0).is_some());
     }
 
     #[test]

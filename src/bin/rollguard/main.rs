@@ -102,6 +102,14 @@ enum Command {
         #[arg(long, value_enum, default_value = "human")]
         format: TestFormat,
     },
+    /// Format policy files in the canonical layout (directories: every file under them)
+    Fmt {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Change nothing: print the diff and exit 1 when a file would change
+        #[arg(long)]
+        check: bool,
+    },
     /// Explain a diagnostic code, e.g. `rollguard explain E0004`
     Explain { code: String },
     /// Serve decisions over HTTP for deploy tools (Argo Rollouts, Flagger, pipelines)
@@ -153,6 +161,7 @@ fn main() -> ExitCode {
             exit_code,
         } => eval(&paths, &snapshot, format, exit_code),
         Command::Test { paths, format } => test(&paths, format),
+        Command::Fmt { paths, check } => fmt(&paths, check),
         Command::Explain { code } => explain(&code),
         #[cfg(feature = "serve")]
         Command::Serve {
@@ -338,6 +347,95 @@ fn test(paths: &[PathBuf], format: TestFormat) -> u8 {
     };
     let _ = std::io::stdout().lock().write_all(out.as_bytes());
     u8::from(!r.success())
+}
+
+fn policy_files(path: &std::path::Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    if path.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        for e in entries {
+            let hidden = e
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+            if e.is_dir() && !hidden {
+                policy_files(&e, out)?;
+            } else if e.extension().is_some_and(|x| x == load::EXTENSION) {
+                out.push(e);
+            }
+        }
+        Ok(())
+    } else if path.exists() {
+        out.push(path.to_path_buf());
+        Ok(())
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("no such file or directory: `{}`", path.display()),
+        ))
+    }
+}
+
+fn fmt(paths: &[PathBuf], check: bool) -> u8 {
+    let mut files = Vec::new();
+    for p in paths {
+        if let Err(e) = policy_files(p, &mut files) {
+            return usage_error(&e.to_string());
+        }
+    }
+    let (mut changed, mut failed) = (0, 0);
+    for f in &files {
+        let text = match std::fs::read_to_string(f) {
+            Ok(t) => t,
+            Err(e) => {
+                warn!("{}: cannot read: {e}", f.display());
+                failed += 1;
+                continue;
+            }
+        };
+        let formatted = match rollguard::fmt::format(&text) {
+            Ok(t) => t,
+            Err(e) => {
+                warn!("{}: {e}", f.display());
+                failed += 1;
+                continue;
+            }
+        };
+        if formatted == text {
+            continue;
+        }
+        changed += 1;
+        if check {
+            let diff = similar::TextDiff::from_lines(&text, &formatted);
+            let name = f.display().to_string();
+            say!(
+                "{}",
+                diff.unified_diff()
+                    .context_radius(2)
+                    .header(&name, &format!("{name} (formatted)"))
+            );
+        } else if let Err(e) = std::fs::write(f, &formatted) {
+            warn!("{}: cannot write: {e}", f.display());
+            failed += 1;
+        }
+    }
+    let verb = if check {
+        "would reformat"
+    } else {
+        "reformatted"
+    };
+    warn!(
+        "{verb} {changed} of {} file{}{}",
+        files.len(),
+        if files.len() == 1 { "" } else { "s" },
+        if failed > 0 {
+            format!(", {failed} not formatted")
+        } else {
+            String::new()
+        }
+    );
+    u8::from(failed > 0 || (check && changed > 0))
 }
 
 fn audit_verify(file: &std::path::Path, head: Option<&str>) -> u8 {
