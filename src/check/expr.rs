@@ -348,11 +348,11 @@ impl<'a> Lower<'a> {
             ExprKind::Number(n, unit) => {
                 let (ty, v) = match unit {
                     LitUnit::None => (Ty::Number, *n),
-                    LitUnit::Percent => (Ty::Ratio, n / 100.0),
-                    LitUnit::Millis => (Ty::Duration, n / 1000.0),
+                    LitUnit::Percent => (Ty::Ratio, value::exact(*n, 1, 100)),
+                    LitUnit::Millis => (Ty::Duration, value::exact(*n, 1, 1000)),
                     LitUnit::Seconds => (Ty::Duration, *n),
-                    LitUnit::Minutes => (Ty::Duration, n * 60.0),
-                    LitUnit::Hours => (Ty::Duration, n * 3600.0),
+                    LitUnit::Minutes => (Ty::Duration, value::exact(*n, 60, 1)),
+                    LitUnit::Hours => (Ty::Duration, value::exact(*n, 3600, 1)),
                 };
                 (ty, self.push(Node::Num(v)))
             }

@@ -109,6 +109,16 @@ fn err<T>(path: &str, message: impl Into<String>) -> Result<T, SnapshotError> {
     })
 }
 
+/// Milliseconds to seconds on the value's decimal digits, as the policy's `700ms` is computed,
+/// so that equal digits compare equal.
+fn scaled(n: f64, divisor: f64) -> f64 {
+    if divisor == 1.0 {
+        n
+    } else {
+        crate::ir::value::exact(n, 1, divisor as u64)
+    }
+}
+
 fn describe(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -276,7 +286,7 @@ fn sig_value(v: &Value, ty: SignalType, scale: f64, path: &str) -> Result<SigVal
                 e.message = format!("{} (the signal is declared `{}`)", e.message, ty.as_str());
                 e
             })?;
-            SigValue::Num(n * scale)
+            SigValue::Num(scaled(n, scale))
         }
     })
 }
@@ -351,10 +361,12 @@ fn signal_data(
     path: &str,
     at: Micros,
 ) -> Result<Option<SignalData>, SnapshotError> {
+    // A divisor, not a factor: `700 / 1000` is the double nearest 0.7, as `700ms` in a policy is;
+    // `700 * 0.001` is not.
     let scale = match (ty, present(obj, "unit")) {
         (SignalType::Duration, Some(Value::String(u))) => match u.as_str() {
             "s" => 1.0,
-            "ms" => 0.001,
+            "ms" => 1000.0,
             other => return err(&join(path, "unit"), format!("`{other}` is not a duration unit; durations are in seconds, or in milliseconds with \"unit\": \"ms\"")),
         },
         _ => 1.0,
@@ -365,7 +377,7 @@ fn signal_data(
     };
     let baseline = match present(obj, "baseline") {
         None => None,
-        Some(v) if ty.is_numeric() => Some(number(v, &join(path, "baseline"))? * scale),
+        Some(v) if ty.is_numeric() => Some(scaled(number(v, &join(path, "baseline"))?, scale)),
         Some(v) => {
             sig_value(v, ty, scale, &join(path, "baseline"))?;
             None
@@ -426,6 +438,8 @@ impl Snapshot {
         program: &Program,
         keys: &HashMap<String, Vec<SlotId>>,
     ) -> Result<Snapshot, SnapshotError> {
+        // A byte-order mark some tools write before JSON is not part of the document.
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         let raw: Value = match serde_json::from_slice(bytes) {
             Ok(v) => v,
             Err(e) => return err("", format!("not valid JSON: {e}")),

@@ -232,6 +232,21 @@ fn special_cases(
 ) {
     let offset = m.offset;
     let expects_close = words.iter().any(|w| w == "`}`");
+    // A block comment that runs to the end of the file.
+    let upto = text.len().min(offset + 2);
+    let upto = (upto..=text.len())
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(text.len());
+    if let Some(open) = text[..upto]
+        .rfind("/*")
+        .filter(|&o| !text[o..].contains("*/"))
+    {
+        m.offset = open;
+        m.message = "this block comment is not closed".into();
+        m.label = "the comment starts here".into();
+        m.help = Some("end it with `*/`".into());
+        return;
+    }
     // A string that runs to the end of its line.
     if found.is_some_and(|f| f.starts_with('"')) {
         let line = text[offset..].trim_start().lines().next().unwrap_or("");
