@@ -221,9 +221,15 @@ pub fn did_you_mean<'a>(
     wanted: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<String> {
+    // Names longer than this are not typos of a declared name, and comparing them costs time
+    // quadratic in their length.
+    const LONGEST: usize = 64;
+    if wanted.len() > LONGEST {
+        return None;
+    }
     let mut best: Option<(f64, &str)> = None;
     for c in candidates {
-        if c == wanted {
+        if c == wanted || c.len() > LONGEST {
             continue;
         }
         let score = strsim::jaro_winkler(wanted, c);

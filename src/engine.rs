@@ -66,7 +66,7 @@ impl Engine {
     /// Files (or directories) forming one policy set.
     pub fn from_files(paths: &[PathBuf]) -> Result<Engine, LoadError> {
         let files = load::one_set(paths).map_err(|e| LoadError {
-            problems: vec![e],
+            problems: vec![e.to_string()],
             rendered: String::new(),
         })?;
         Engine::from_set(&files)

@@ -434,7 +434,9 @@ impl<'a> Machine<'a> {
             _ => false,
         };
         Some(match v {
-            Val::Num(n) if count && n.fract() == 0.0 && (0.0..9.0e15).contains(&n) => {
+            Val::Num(n)
+                if count && n.fract() == 0.0 && (0.0..=1.8446744073709552e19).contains(&n) =>
+            {
                 serde_json::Value::from(n as u64)
             }
             Val::Num(n) => serde_json::Number::from_f64(n)

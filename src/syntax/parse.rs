@@ -62,7 +62,7 @@ pub fn parse_file(file: FileId, text: &str) -> (File, Vec<Diagnostic>) {
             Diagnostic::error(
                 Code::Syntax,
                 span,
-                format!("brackets nested more than {MAX_NESTING} deep"),
+                format!("brackets or `? :` nested more than {MAX_NESTING} deep"),
             )
             .label("too deep")
             .help("split the expression with `let` or `fn` declarations"),
@@ -193,13 +193,14 @@ fn too_deep(text: &str) -> Option<usize> {
             _ => {}
         }
         match b {
-            b'(' | b'[' | b'{' => {
+            // `?` opens a branch that `:` closes: `a ? b : c ? d : ...` nests without brackets.
+            b'(' | b'[' | b'{' | b'?' => {
                 depth += 1;
                 if depth > MAX_NESTING {
                     return Some(i);
                 }
             }
-            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            b')' | b']' | b'}' | b':' => depth = depth.saturating_sub(1),
             _ => {}
         }
         i += 1;

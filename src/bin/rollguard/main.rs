@@ -196,17 +196,36 @@ fn color() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
+/// A path that cannot be read is bad usage (2); a file that is not UTF-8 is a bad policy (1).
+fn load_failure(e: &load::Failure) -> u8 {
+    warn!("{}", e.message);
+    if e.in_policy {
+        1
+    } else {
+        2
+    }
+}
+
 fn usage_error(msg: &str) -> u8 {
     warn!("error: {msg}");
     2
 }
 
 /// Prints every diagnostic of a compilation to stderr; returns whether there was an error.
+/// Diagnostics rendered with source snippets; past this many, one line each (rendering a
+/// snippet costs a scan of the file, so a huge generated file with thousands of warnings would
+/// otherwise take minutes).
+const RENDERED: usize = 100;
+
 fn report(c: &Compilation) -> bool {
     let color = color();
     let mut err = std::io::stderr().lock();
-    for d in &c.diagnostics {
-        let _ = write!(err, "{}", d.render(&c.sources, color));
+    for (i, d) in c.diagnostics.iter().enumerate() {
+        if i < RENDERED {
+            let _ = write!(err, "{}", d.render(&c.sources, color));
+        } else {
+            let _ = writeln!(err, "{}", d.one_line(&c.sources));
+        }
     }
     c.has_errors()
 }
@@ -234,7 +253,7 @@ fn compile_checked(set: &[rollguard::SetFile]) -> Compilation {
 fn check(paths: &[PathBuf], format: CheckFormat, deny_warnings: bool) -> u8 {
     let sets = match load::sets_in_trees(paths) {
         Ok(s) => s,
-        Err(e) => return usage_error(&e),
+        Err(e) => return load_failure(&e),
     };
     let (mut files, mut errors, mut warnings) = (0, 0, 0);
     let mut records = Vec::new();
@@ -270,7 +289,7 @@ fn check(paths: &[PathBuf], format: CheckFormat, deny_warnings: bool) -> u8 {
 fn eval(paths: &[PathBuf], snapshot: &str, format: Format, exit_code: bool) -> u8 {
     let files = match load::one_set(paths) {
         Ok(f) => f,
-        Err(e) => return usage_error(&e),
+        Err(e) => return load_failure(&e),
     };
     let bytes = if snapshot == "-" {
         let mut buf = Vec::new();
@@ -314,7 +333,7 @@ fn eval(paths: &[PathBuf], snapshot: &str, format: Format, exit_code: bool) -> u
 fn test(paths: &[PathBuf], format: TestFormat) -> u8 {
     let sets = match load::sets_in_trees(paths) {
         Ok(s) => s,
-        Err(e) => return usage_error(&e),
+        Err(e) => return load_failure(&e),
     };
     let mut r = rollguard::testing::Report::default();
     for set in &sets {
