@@ -1,0 +1,986 @@
+//! The incremental database: salsa inputs for what the editor and the disk say, and tracked
+//! queries that wrap the library's phase functions.
+//!
+//! # The query graph
+//!
+//! Inputs: `SourceFile {path, text}` per document, `PolicySet {dir, files}` per directory, and
+//! `Workspace {generation}`. Each query, and what it reads:
+//!
+//! ```text
+//! parse(file)         <- file.text                                  (rollguard's parse_file)
+//! lines(file)         <- file.text                                  (UTF-16 line index)
+//! declarations(file)  <- parse(file), lines(file)
+//! imports(file)       <- declarations(file), generation             (`use` targets to files)
+//! set_index(set)      <- set.files, declarations(f), imports(f) of each f, and declarations of
+//!                        each import
+//! scope(file)         <- set_index(set of file), imports(file), declarations of each import
+//! resolve(file)       <- parse(file), scope(file), imports(file)    (hover, definition,
+//!                                                                    references, rename,
+//!                                                                    completion, tokens)
+//! check_set(set)      <- set.files, the text of each and of every file it reads (`use`d
+//!                        files, test snapshots), generation         (rollguard::compile, lints)
+//! diagnostics(file)   <- check_set(set of file)                     (publishDiagnostics,
+//!                                                                    quick fixes)
+//! ```
+//!
+//! - `parse(file)` is the library's `parse_file`: the AST and the syntax errors.
+//! - `declarations(file)` is what the file declares: names, kinds, doc comments, the details
+//!   hover shows (a signal's type and key, a class's tags, a scope's grants, a fn's signature)
+//!   and, for each name, its place as *line and column*, not byte offset. An edit inside a line
+//!   (a rule's condition, say) therefore leaves the value equal, and salsa's backdating stops
+//!   there: `set_index`, `scope` and `resolve` of the set's other files are not re-run.
+//! - `imports(file)`: the file's `use` targets, resolved to files (standard modules, or paths
+//!   relative to the file, read from the editor's documents or else from disk).
+//! - `set_index(set)`: the names a policy set declares (its files, plus the classes and tags its
+//!   imports bring); `scope(file)` adds the values the file's own imports bring (a `use` is
+//!   visible only in its file).
+//! - `resolve(file)`: every name in the file with what it refers to; the IDE features read it.
+//! - `check_set(set)`: `rollguard::compile` of the set from the in-memory texts, then
+//!   `check_test_snapshots` and `lint(None)` (no date: queries are pure, so `@until` expiry, which
+//!   depends on the day, is left to `rollguard check`). It depends on the text of every file of
+//!   the set and of every file the set reads, and on nothing else: an edit in one set never
+//!   re-checks another.
+//! - `diagnostics(file)`: `check_set`'s findings in that file, with positions in that file.
+//!
+//! `check_set`'s value is compared too: when an edit leaves a set's findings as they were, no
+//! `diagnostics(file)` re-runs and nothing is published.
+//!
+//! The library compiles a whole set at once, from text (there is no public per-file check, and
+//! no way to hand it files already parsed), so an edit re-checks the edited file's set and
+//! re-parses its other files inside `rollguard::compile`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rollguard::codes::Code;
+use rollguard::diagnostic::{Diagnostic, Severity};
+use rollguard::syntax::ast::{self, ItemKind, StatementKind, UseTarget};
+use rollguard::{Loader, SetFile};
+use salsa::Setter as _;
+
+use crate::paths::{normalize, FilePath};
+use crate::position::Lines;
+
+/// One document: an editor buffer, a file read from disk, or a standard module.
+#[salsa::input(debug)]
+pub struct SourceFile {
+    #[returns(ref)]
+    pub path: FilePath,
+    #[returns(ref)]
+    pub text: String,
+}
+
+/// The files of one directory: one policy set.
+#[salsa::input(debug)]
+pub struct PolicySet {
+    #[returns(ref)]
+    pub dir: PathBuf,
+    /// Sorted by path.
+    #[returns(ref)]
+    pub files: Vec<SourceFile>,
+}
+
+/// Bumped whenever a path starts or stops naming a file, since looking a path up is not
+/// otherwise tracked.
+#[salsa::input(singleton)]
+pub struct Workspace {
+    #[returns(copy)]
+    pub generation: u64,
+}
+
+#[salsa::db]
+pub trait Db: salsa::Database {
+    /// The document at `path`: one the server knows, else a standard module or a file read from
+    /// disk now (and known from then on). Depends on the workspace generation.
+    fn file(&self, path: &FilePath) -> Option<SourceFile>;
+
+    /// The set of the directory `file` is in (`None` for standard modules).
+    fn set_of(&self, file: SourceFile) -> Option<PolicySet>;
+}
+
+/// What [`Database::executions`] records: each query run, as `name(Id(..))`.
+pub type ExecutionLog = Arc<Mutex<Vec<String>>>;
+
+#[salsa::db]
+#[derive(Clone)]
+pub struct Database {
+    storage: salsa::Storage<Self>,
+    files: Arc<Mutex<HashMap<FilePath, SourceFile>>>,
+    sets: Arc<Mutex<HashMap<PathBuf, PolicySet>>>,
+    log: Option<ExecutionLog>,
+}
+
+impl Default for Database {
+    fn default() -> Self {
+        Database::new(false)
+    }
+}
+
+#[salsa::db]
+impl salsa::Database for Database {}
+
+#[salsa::db]
+impl Db for Database {
+    fn file(&self, path: &FilePath) -> Option<SourceFile> {
+        Workspace::get(self).generation(self);
+        if let Some(f) = self.files.lock().expect("not poisoned").get(path) {
+            return Some(*f);
+        }
+        let text = match path {
+            FilePath::Std(name) => rollguard::stdlib::module(name)?.to_string(),
+            FilePath::Fs(p) => std::fs::read_to_string(p).ok()?,
+        };
+        let mut files = self.files.lock().expect("not poisoned");
+        // Another caller may have read it meanwhile; keep the first.
+        Some(
+            *files
+                .entry(path.clone())
+                .or_insert_with(|| SourceFile::new(self, path.clone(), text)),
+        )
+    }
+
+    fn set_of(&self, file: SourceFile) -> Option<PolicySet> {
+        let dir = file.path(self).set_dir()?;
+        self.sets.lock().expect("not poisoned").get(&dir).copied()
+    }
+}
+
+impl Database {
+    /// A database; with `log`, every query execution is recorded (see [`Self::executions`]).
+    pub fn new(log: bool) -> Database {
+        let executions: Option<ExecutionLog> = log.then(Default::default);
+        let callback: Option<Box<dyn Fn(salsa::Event) + Send + Sync>> =
+            executions.clone().map(|log| {
+                Box::new(move |event: salsa::Event| {
+                    if let salsa::EventKind::WillExecute { database_key } = event.kind {
+                        log.lock()
+                            .expect("not poisoned")
+                            .push(format!("{database_key:?}"));
+                    }
+                }) as Box<dyn Fn(salsa::Event) + Send + Sync>
+            });
+        let db = Database {
+            storage: salsa::Storage::new(callback),
+            files: Default::default(),
+            sets: Default::default(),
+            log: executions,
+        };
+        Workspace::new(&db, 0);
+        db
+    }
+
+    /// The queries executed since the last call, as `name(Id(..))`.
+    pub fn take_executions(&self) -> Vec<String> {
+        self.log
+            .as_ref()
+            .map(|l| std::mem::take(&mut *l.lock().expect("not poisoned")))
+            .unwrap_or_default()
+    }
+
+    /// The known document at `path`, without reading the disk.
+    pub fn known(&self, path: &FilePath) -> Option<SourceFile> {
+        self.files.lock().expect("not poisoned").get(path).copied()
+    }
+
+    /// Every set the server has loaded.
+    pub fn sets(&self) -> Vec<PolicySet> {
+        let mut sets: Vec<(PathBuf, PolicySet)> = self
+            .sets
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .map(|(d, s)| (d.clone(), *s))
+            .collect();
+        sets.sort_by(|a, b| a.0.cmp(&b.0));
+        sets.into_iter().map(|(_, s)| s).collect()
+    }
+
+    fn bump(&mut self) {
+        let w = Workspace::get(self);
+        let g = w.generation(self);
+        w.set_generation(self).to(g + 1);
+    }
+
+    /// Sets a document's text (an editor's buffer, or the disk's after a change there), creating
+    /// the document, and loading its directory's set, when it is new.
+    pub fn set_text(&mut self, path: &FilePath, text: String) -> SourceFile {
+        if let Some(f) = self.known(path) {
+            if f.text(self) != &text {
+                f.set_text(self).to(text);
+            }
+            self.ensure_set(path);
+            return f;
+        }
+        let f = SourceFile::new(self, path.clone(), text);
+        self.files
+            .lock()
+            .expect("not poisoned")
+            .insert(path.clone(), f);
+        self.bump();
+        self.ensure_set(path);
+        f
+    }
+
+    /// Loads the set of the directory of `path` (every `.rollguard` file in it) if it is new,
+    /// and makes sure `path` is one of its files.
+    pub fn ensure_set(&mut self, path: &FilePath) {
+        let (Some(dir), Some(p)) = (path.set_dir(), path.as_path()) else {
+            return;
+        };
+        let is_policy = p
+            .extension()
+            .is_some_and(|x| x == rollguard::load::EXTENSION);
+        let existing = self.sets.lock().expect("not poisoned").get(&dir).copied();
+        let set = match existing {
+            Some(s) => s,
+            None => {
+                let mut files = Vec::new();
+                for p in policy_files_on_disk(&dir) {
+                    let fp = FilePath::Fs(p);
+                    if let Some(f) = self.file(&fp) {
+                        files.push(f);
+                    }
+                }
+                let set = PolicySet::new(self, dir.clone(), files);
+                self.sets.lock().expect("not poisoned").insert(dir, set);
+                set
+            }
+        };
+        if is_policy {
+            if let Some(f) = self.known(path) {
+                if !set.files(self).contains(&f) {
+                    let mut files = set.files(self).clone();
+                    files.push(f);
+                    let db: &Database = self;
+                    files.sort_by(|a, b| a.path(db).cmp(b.path(db)));
+                    set.set_files(self).to(files);
+                }
+            }
+        }
+    }
+
+    /// Forgets a document that no longer exists (deleted, or an unsaved buffer closed).
+    pub fn remove(&mut self, path: &FilePath) {
+        let Some(f) = self.files.lock().expect("not poisoned").remove(path) else {
+            return;
+        };
+        if let Some(dir) = path.set_dir() {
+            let set = self.sets.lock().expect("not poisoned").get(&dir).copied();
+            if let Some(set) = set {
+                let files: Vec<SourceFile> = set
+                    .files(self)
+                    .iter()
+                    .copied()
+                    .filter(|x| *x != f)
+                    .collect();
+                set.set_files(self).to(files);
+            }
+        }
+        self.bump();
+    }
+
+    /// Tells the database that files may have appeared or disappeared on disk.
+    pub fn disk_changed(&mut self) {
+        self.bump();
+    }
+}
+
+fn policy_files_on_disk(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_file()
+                && p.extension()
+                    .is_some_and(|x| x == rollguard::load::EXTENSION)
+        })
+        .map(|p| normalize(&p))
+        .collect();
+    files.sort();
+    files
+}
+
+// ------------------------------------------------------------------------------- parse, lines
+
+/// The library's parse of one file.
+pub struct Parsed {
+    pub ast: ast::File,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+#[salsa::tracked(returns(clone), no_eq)]
+pub fn parse(db: &dyn Db, file: SourceFile) -> Arc<Parsed> {
+    let (ast, diagnostics) =
+        rollguard::syntax::parse::parse_file(rollguard::source::FileId(0), file.text(db));
+    Arc::new(Parsed { ast, diagnostics })
+}
+
+#[salsa::tracked(returns(clone))]
+pub fn lines(db: &dyn Db, file: SourceFile) -> Arc<Lines> {
+    Arc::new(Lines::new(file.text(db)))
+}
+
+// ------------------------------------------------------------------------------- declarations
+
+/// Where a name is written: zero-based line, and byte columns on that line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Place {
+    pub line: u32,
+    pub col: u32,
+    pub end_col: u32,
+}
+
+/// What a declaration is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DefKind {
+    Signal,
+    Let,
+    Fn,
+    Param,
+    Class,
+    Tag,
+    Scope,
+    Policy,
+    Rule,
+    Approval,
+    Local,
+    Test,
+    /// A file as a `use` names it.
+    Module,
+}
+
+impl DefKind {
+    pub fn word(self) -> &'static str {
+        match self {
+            DefKind::Signal => "signal",
+            DefKind::Let => "let",
+            DefKind::Fn => "fn",
+            DefKind::Param => "parameter",
+            DefKind::Class => "class",
+            DefKind::Tag => "tag",
+            DefKind::Scope => "scope",
+            DefKind::Policy => "policy",
+            DefKind::Rule => "rule",
+            DefKind::Approval => "approval",
+            DefKind::Local => "let",
+            DefKind::Test => "test",
+            DefKind::Module => "module",
+        }
+    }
+}
+
+/// The details hover shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Detail {
+    None,
+    Signal {
+        ty: String,
+        key: String,
+    },
+    Fn {
+        params: Vec<(String, String)>,
+        ret: String,
+    },
+    Param {
+        ty: String,
+    },
+    Class {
+        tags: Vec<String>,
+        irreversible: bool,
+        security_fix: bool,
+    },
+    Scope {
+        principals: Vec<String>,
+        may: Vec<String>,
+        envs: Option<Vec<String>>,
+    },
+    Rule {
+        action: String,
+    },
+    Approval {
+        count: String,
+        of: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decl {
+    pub name: String,
+    pub kind: DefKind,
+    pub detail: Detail,
+    pub doc: Option<String>,
+    /// `@key(value)` annotations, as written.
+    pub annotations: Vec<(String, Option<String>)>,
+    pub place: Place,
+    /// A policy's rules, approvals and lets; a fn's parameters; a class's tags.
+    pub children: Vec<Decl>,
+}
+
+/// A `use`, as written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UseOf {
+    Std(String),
+    Path(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Declarations {
+    pub decls: Vec<Decl>,
+    pub uses: Vec<(UseOf, Place)>,
+}
+
+impl Declarations {
+    /// The declaration a definition names.
+    pub fn find(&self, kind: DefKind, container: Option<&str>, name: &str) -> Option<&Decl> {
+        match container {
+            None => self.decls.iter().find(|d| d.kind == kind && d.name == name),
+            Some(c) => self
+                .decls
+                .iter()
+                .filter(|d| {
+                    d.name == c && matches!(d.kind, DefKind::Policy | DefKind::Fn | DefKind::Class)
+                })
+                .flat_map(|d| d.children.iter())
+                .find(|d| d.kind == kind && d.name == name),
+        }
+    }
+}
+
+fn place(lines: &Lines, span: rollguard::source::Span) -> Place {
+    let (line, col) = lines.line_col(span.start);
+    let (end_line, end_col) = lines.line_col(span.end);
+    Place {
+        line,
+        col,
+        end_col: if end_line == line { end_col } else { col },
+    }
+}
+
+fn annotations(attrs: &ast::Attrs) -> Vec<(String, Option<String>)> {
+    attrs
+        .annotations
+        .iter()
+        .map(|a| (a.key.name.clone(), a.value.as_ref().map(|v| v.0.clone())))
+        .collect()
+}
+
+fn decl(
+    lines: &Lines,
+    name: &ast::Ident,
+    kind: DefKind,
+    detail: Detail,
+    attrs: Option<&ast::Attrs>,
+) -> Decl {
+    Decl {
+        name: name.name.clone(),
+        kind,
+        detail,
+        doc: attrs.and_then(|a| a.doc()),
+        annotations: attrs.map(annotations).unwrap_or_default(),
+        place: place(lines, name.span),
+        children: Vec::new(),
+    }
+}
+
+#[salsa::tracked(returns(clone))]
+pub fn declarations(db: &dyn Db, file: SourceFile) -> Arc<Declarations> {
+    let parsed = parse(db, file);
+    let lines = lines(db, file);
+    let mut out = Declarations::default();
+    for item in &parsed.ast.items {
+        let attrs = Some(&item.attrs);
+        let d = match &item.kind {
+            ItemKind::Use(u) => {
+                let of = match &u.target {
+                    UseTarget::Std(m) => UseOf::Std(m.name.clone()),
+                    UseTarget::Path(p) => UseOf::Path(p.clone()),
+                };
+                out.uses.push((of, place(&lines, u.target_span)));
+                continue;
+            }
+            ItemKind::Signal(s) => decl(
+                &lines,
+                &s.name,
+                DefKind::Signal,
+                Detail::Signal {
+                    ty: s.ty.name.clone(),
+                    key: s.key.clone(),
+                },
+                attrs,
+            ),
+            ItemKind::Class(c) => {
+                let mut d = decl(
+                    &lines,
+                    &c.name,
+                    DefKind::Class,
+                    Detail::Class {
+                        tags: c.tags.iter().map(|t| t.name.clone()).collect(),
+                        irreversible: c.irreversible,
+                        security_fix: c.security_fix,
+                    },
+                    attrs,
+                );
+                d.children = c
+                    .tags
+                    .iter()
+                    .map(|t| decl(&lines, t, DefKind::Tag, Detail::None, None))
+                    .collect();
+                d
+            }
+            ItemKind::Scope(s) => decl(
+                &lines,
+                &s.name,
+                DefKind::Scope,
+                Detail::Scope {
+                    principals: s.principals.iter().map(principal_text).collect(),
+                    may: s.may.iter().map(|g| g.name.clone()).collect(),
+                    envs: s
+                        .envs
+                        .as_ref()
+                        .map(|e| e.iter().map(|(v, _)| v.clone()).collect()),
+                },
+                attrs,
+            ),
+            ItemKind::Let(l) => decl(&lines, &l.name, DefKind::Let, Detail::None, attrs),
+            ItemKind::Fn(f) => {
+                let mut d = decl(
+                    &lines,
+                    &f.name,
+                    DefKind::Fn,
+                    Detail::Fn {
+                        params: f
+                            .params
+                            .iter()
+                            .map(|p| (p.name.name.clone(), p.ty.name.clone()))
+                            .collect(),
+                        ret: f.ret.name.clone(),
+                    },
+                    attrs,
+                );
+                d.children = f
+                    .params
+                    .iter()
+                    .map(|p| {
+                        decl(
+                            &lines,
+                            &p.name,
+                            DefKind::Param,
+                            Detail::Param {
+                                ty: p.ty.name.clone(),
+                            },
+                            None,
+                        )
+                    })
+                    .collect();
+                d
+            }
+            ItemKind::Policy(p) => {
+                let mut d = decl(&lines, &p.name, DefKind::Policy, Detail::None, attrs);
+                for s in &p.statements {
+                    let attrs = Some(&s.attrs);
+                    let child = match &s.kind {
+                        StatementKind::Rule { action, name, .. } => decl(
+                            &lines,
+                            name,
+                            DefKind::Rule,
+                            Detail::Rule {
+                                action: action.name.clone(),
+                            },
+                            attrs,
+                        ),
+                        StatementKind::Approval {
+                            name, count, of, ..
+                        } => decl(
+                            &lines,
+                            name,
+                            DefKind::Approval,
+                            Detail::Approval {
+                                count: rollguard_number(count.0),
+                                of: principal_text(of),
+                            },
+                            attrs,
+                        ),
+                        StatementKind::Let(l) => {
+                            decl(&lines, &l.name, DefKind::Local, Detail::None, attrs)
+                        }
+                        _ => continue,
+                    };
+                    d.children.push(child);
+                }
+                d
+            }
+            ItemKind::Test(t) => {
+                let (line, col) = lines.line_col(item.span.start);
+                Decl {
+                    name: t.title.clone(),
+                    kind: DefKind::Test,
+                    detail: Detail::None,
+                    doc: item.attrs.doc(),
+                    annotations: annotations(&item.attrs),
+                    place: Place {
+                        line,
+                        col,
+                        end_col: col + 4,
+                    },
+                    children: Vec::new(),
+                }
+            }
+        };
+        out.decls.push(d);
+    }
+    Arc::new(out)
+}
+
+pub fn principal_text(p: &ast::PrincipalPat) -> String {
+    rollguard::syntax::print::principal(p)
+}
+
+fn rollguard_number(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{}", n as i64)
+    } else {
+        format!("{n}")
+    }
+}
+
+// ------------------------------------------------------------------------------- names
+
+/// A declaration, as references point at it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct DefRef {
+    pub file: SourceFile,
+    pub kind: DefKind,
+    /// The policy of a rule, approval or local let; the fn of a parameter; the class of a tag.
+    pub container: Option<String>,
+    pub name: String,
+}
+
+/// The file each `use` of a file names (`None`: not found).
+#[salsa::tracked(returns(clone))]
+pub fn imports(db: &dyn Db, file: SourceFile) -> Arc<Vec<(UseOf, Option<SourceFile>)>> {
+    let decls = declarations(db, file);
+    let dir = file.path(db).set_dir();
+    let out = decls
+        .uses
+        .iter()
+        .map(|(u, _)| {
+            let target = match u {
+                UseOf::Std(m) => db.file(&FilePath::std(m)),
+                UseOf::Path(p) => dir
+                    .as_ref()
+                    .and_then(|d| db.file(&FilePath::Fs(normalize(&d.join(p))))),
+            };
+            (u.clone(), target)
+        })
+        .collect();
+    Arc::new(out)
+}
+
+/// The names a set declares, each with the first declaration of it.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct SetIndex {
+    /// Signals, lets and fns of the set's own files.
+    pub values: BTreeMap<String, DefRef>,
+    /// Classes of the set and of everything its files import.
+    pub classes: BTreeMap<String, DefRef>,
+    pub tags: BTreeMap<String, DefRef>,
+    pub scopes: BTreeMap<String, DefRef>,
+    pub policies: BTreeMap<String, DefRef>,
+    /// Rule and approval names, across the set's policies.
+    pub rules: BTreeMap<String, Vec<DefRef>>,
+}
+
+fn add_top(index: &mut SetIndex, file: SourceFile, decls: &Declarations, own: bool) {
+    for d in &decls.decls {
+        let def = DefRef {
+            file,
+            kind: d.kind,
+            container: None,
+            name: d.name.clone(),
+        };
+        match d.kind {
+            DefKind::Signal | DefKind::Let | DefKind::Fn if own => {
+                index.values.entry(d.name.clone()).or_insert(def);
+            }
+            DefKind::Class => {
+                for t in &d.children {
+                    index.tags.entry(t.name.clone()).or_insert(DefRef {
+                        file,
+                        kind: DefKind::Tag,
+                        container: Some(d.name.clone()),
+                        name: t.name.clone(),
+                    });
+                }
+                index.classes.entry(d.name.clone()).or_insert(def);
+            }
+            DefKind::Scope => {
+                index.scopes.entry(d.name.clone()).or_insert(def);
+            }
+            DefKind::Policy if own => {
+                for r in &d.children {
+                    if matches!(r.kind, DefKind::Rule | DefKind::Approval) {
+                        index.rules.entry(r.name.clone()).or_default().push(DefRef {
+                            file,
+                            kind: r.kind,
+                            container: Some(d.name.clone()),
+                            name: r.name.clone(),
+                        });
+                    }
+                }
+                index.policies.entry(d.name.clone()).or_insert(def);
+            }
+            _ => {}
+        }
+    }
+}
+
+#[salsa::tracked(returns(clone))]
+pub fn set_index(db: &dyn Db, set: PolicySet) -> Arc<SetIndex> {
+    let mut index = SetIndex::default();
+    for &f in set.files(db) {
+        add_top(&mut index, f, &declarations(db, f), true);
+    }
+    for &f in set.files(db) {
+        for (_, target) in imports(db, f).iter() {
+            if let Some(m) = target {
+                add_top(&mut index, *m, &declarations(db, *m), false);
+            }
+        }
+    }
+    Arc::new(index)
+}
+
+/// The names one file sees.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Scope {
+    pub set: Arc<SetIndex>,
+    /// Values the file's own imports bring.
+    pub imported: BTreeMap<String, DefRef>,
+}
+
+impl Scope {
+    pub fn value(&self, name: &str) -> Option<&DefRef> {
+        self.set
+            .values
+            .get(name)
+            .or_else(|| self.imported.get(name))
+    }
+}
+
+#[salsa::tracked(returns(clone))]
+pub fn scope(db: &dyn Db, file: SourceFile) -> Arc<Scope> {
+    let set = match db.set_of(file) {
+        Some(s) => set_index(db, s),
+        None => {
+            // A standard module: its own declarations, and what it imports.
+            let mut index = SetIndex::default();
+            add_top(&mut index, file, &declarations(db, file), true);
+            Arc::new(index)
+        }
+    };
+    let mut imported = BTreeMap::new();
+    for (_, target) in imports(db, file).iter() {
+        if let Some(m) = target {
+            for d in &declarations(db, *m).decls {
+                if matches!(d.kind, DefKind::Signal | DefKind::Let | DefKind::Fn) {
+                    imported.entry(d.name.clone()).or_insert(DefRef {
+                        file: *m,
+                        kind: d.kind,
+                        container: None,
+                        name: d.name.clone(),
+                    });
+                }
+            }
+        }
+    }
+    Arc::new(Scope { set, imported })
+}
+
+#[salsa::tracked(returns(clone))]
+pub fn resolve(db: &dyn Db, file: SourceFile) -> Arc<crate::resolve::Resolved> {
+    let parsed = parse(db, file);
+    let scope = scope(db, file);
+    let imports = imports(db, file);
+    Arc::new(crate::resolve::resolve(file, &parsed.ast, &scope, &imports))
+}
+
+// ------------------------------------------------------------------------------- checking
+
+/// A place a diagnostic points at besides its primary span.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Related {
+    pub file: SourceFile,
+    pub start: u32,
+    pub end: u32,
+    pub text: String,
+}
+
+/// A diagnostic in one file, with byte offsets into that file's text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileDiagnostic {
+    pub code: Code,
+    pub severity: Severity,
+    pub message: String,
+    pub label: String,
+    pub help: Option<String>,
+    pub start: u32,
+    pub end: u32,
+    pub related: Vec<Related>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct SetCheck {
+    pub diagnostics: Vec<(SourceFile, FileDiagnostic)>,
+    /// The set compiled without errors.
+    pub compiled: bool,
+}
+
+/// Serves `use` paths and test snapshots from the database: the editor's buffers first, then
+/// the disk. Both go through `SourceFile` inputs, so the check depends on what it read.
+struct DbLoader<'a> {
+    db: &'a dyn Db,
+}
+
+impl Loader for DbLoader<'_> {
+    fn canonical(&self, path: &Path) -> Option<PathBuf> {
+        let p = normalize(path);
+        self.db.file(&FilePath::Fs(p.clone())).map(|_| p)
+    }
+
+    fn read(&self, path: &Path) -> std::io::Result<String> {
+        match self.db.file(&FilePath::Fs(normalize(path))) {
+            Some(f) => Ok(f.text(self.db).clone()),
+            None => Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no such file",
+            )),
+        }
+    }
+}
+
+#[salsa::tracked(returns(clone))]
+pub fn check_set(db: &dyn Db, set: PolicySet) -> Arc<SetCheck> {
+    let files = set.files(db);
+    let set_files: Vec<SetFile> = files
+        .iter()
+        .filter_map(|f| {
+            let path = f.path(db);
+            Some(SetFile {
+                name: path.display(),
+                path: path.as_path()?.to_path_buf(),
+                text: f.text(db).clone(),
+            })
+        })
+        .collect();
+    if set_files.is_empty() {
+        return Arc::default();
+    }
+    let loader = DbLoader { db };
+    let mut c = rollguard::compile(&set_files, &loader);
+    c.check_test_snapshots(&loader);
+    c.lint(None);
+
+    // Library file ids to documents.
+    let docs: Vec<Option<SourceFile>> = (0..c.sources.len())
+        .map(|i| {
+            let name = &c.sources.get(rollguard::source::FileId(i as u32)).name;
+            db.file(&FilePath::from_display(name))
+        })
+        .collect();
+    let doc = |id: rollguard::source::FileId| docs.get(id.0 as usize).copied().flatten();
+    let in_set = |f: SourceFile| files.contains(&f);
+
+    let mut out = Vec::new();
+    for d in &c.diagnostics {
+        let Some(primary) = doc(d.span.file) else {
+            continue;
+        };
+        let mut related: Vec<Related> = d
+            .labels
+            .iter()
+            .filter_map(|l| {
+                Some(Related {
+                    file: doc(l.span.file)?,
+                    start: l.span.start,
+                    end: l.span.end,
+                    text: l.text.clone(),
+                })
+            })
+            .collect();
+        let mut fd = FileDiagnostic {
+            code: d.code,
+            severity: d.severity,
+            message: d.message.clone(),
+            label: d.label.clone(),
+            help: d.help.clone(),
+            start: d.span.start,
+            end: d.span.end,
+            related: Vec::new(),
+        };
+        if in_set(primary) {
+            fd.related = related;
+            out.push((primary, fd));
+            continue;
+        }
+        // A mistake in an imported file: shown on each `use` of it in the set.
+        related.insert(
+            0,
+            Related {
+                file: primary,
+                start: d.span.start,
+                end: d.span.end,
+                text: if d.label.is_empty() {
+                    d.message.clone()
+                } else {
+                    d.label.clone()
+                },
+            },
+        );
+        for &f in files {
+            let decls = declarations(db, f);
+            for ((_, target), (_, at)) in imports(db, f).iter().zip(decls.uses.iter()) {
+                if *target == Some(primary) {
+                    let lines = lines(db, f);
+                    let start = lines.offset_at(at.line, at.col);
+                    let end = lines.offset_at(at.line, at.end_col);
+                    out.push((
+                        f,
+                        FileDiagnostic {
+                            message: format!("in `{}`: {}", primary.path(db).display(), d.message),
+                            start,
+                            end,
+                            related: related.clone(),
+                            ..fd.clone()
+                        },
+                    ));
+                }
+            }
+        }
+    }
+    Arc::new(SetCheck {
+        diagnostics: out,
+        compiled: c.compiled.is_some(),
+    })
+}
+
+#[salsa::tracked(returns(clone))]
+pub fn diagnostics(db: &dyn Db, file: SourceFile) -> Arc<Vec<FileDiagnostic>> {
+    let Some(set) = db.set_of(file) else {
+        return Arc::default();
+    };
+    if !set.files(db).contains(&file) {
+        return Arc::default();
+    }
+    let check = check_set(db, set);
+    Arc::new(
+        check
+            .diagnostics
+            .iter()
+            .filter(|(f, _)| *f == file)
+            .map(|(_, d)| d.clone())
+            .collect(),
+    )
+}
