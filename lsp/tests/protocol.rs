@@ -827,3 +827,22 @@ async fn files_on_disk_complete_the_set_and_their_changes_are_seen() {
     assert_eq!(s.diagnostics(path), Some(vec![]));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn quick_fix_deletes_a_use_of_a_file_of_the_set() {
+    let mut s = Server::new().await;
+    let a = "use \"b.rollguard\"\nsignal p99: duration = \"k\"\n";
+    s.open("/ws/q3/b.rollguard", "let limit = 2s\n").await;
+    s.open("/ws/q3/a.rollguard", a).await;
+    let diags = s.diagnostics("/ws/q3/a.rollguard").unwrap();
+    assert!(diags[0]
+        .message
+        .contains("is already part of this policy set"));
+    let actions = s
+        .code_actions("/ws/q3/a.rollguard", range_of(a, "\"b.rollguard\""))
+        .await;
+    assert_eq!(actions[0].title, "Delete the `use`");
+    let edits =
+        &actions[0].edit.as_ref().unwrap().changes.as_ref().unwrap()[&uri("/ws/q3/a.rollguard")];
+    assert_eq!(apply(a, edits), "signal p99: duration = \"k\"\n");
+}

@@ -101,6 +101,8 @@ impl std::error::Error for FormatError {}
 
 /// Formats one policy file in the canonical layout (see the [module documentation](self)).
 pub fn format(text: &str) -> Result<String, FormatError> {
+    // A byte-order mark is whitespace to the parser; the canonical layout has none.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let (before, diagnostics) = parse_file(FileId(0), text);
     if diagnostics.iter().any(Diagnostic::is_error) {
         return Err(FormatError::Syntax(diagnostics));
