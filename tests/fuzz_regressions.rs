@@ -15,18 +15,7 @@ use std::path::{Path, PathBuf};
 mod targets;
 
 /// Regression inputs (`<target>/<file>`) whose crash is not fixed yet, with where it happens.
-const KNOWN_OPEN: &[(&str, &str)] = &[
-    (
-        "policy/2-comment-ending-in-multibyte-before-error.rollguard",
-    "src/syntax/expected.rs, previous_token: the token's start is taken one byte after the \
-     character before it, inside that character when it is not ASCII",
-    ),
-    (
-        "policy/3-comment-after-else-action-before-error.rollguard",
-        "src/syntax/expected.rs, special_cases: `else ACTION` is looked for ACTION's length before \
-         the error without skipping the comment in between, and cut inside its last character",
-    ),
-];
+const KNOWN_OPEN: &[(&str, &str)] = &[];
 
 fn inputs(target: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))

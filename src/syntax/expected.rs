@@ -265,8 +265,13 @@ fn special_cases(
         before.filter(|b| matches!(*b, "rollback" | "halt" | "hold" | "inconclusive"))
     {
         let head = text[..offset].trim_end();
-        let action_start = head.len() - action.len();
-        let before_action = &text[..action_start];
+        // Only when the action is the text right before the error (not behind a comment).
+        let action_start = head.len().saturating_sub(action.len());
+        let before_action = if head.ends_with(action) {
+            &text[..action_start]
+        } else {
+            ""
+        };
         if before_action.trim_end().ends_with("else")
             && before_action[before_action.trim_end().len()..].contains('\n')
         {
@@ -347,16 +352,22 @@ pub fn previous_token(text: &str, offset: usize) -> Option<String> {
     }
     let s = &head[..end];
     let last = s.chars().next_back()?;
+    // The byte just after the last character that is not part of the token.
+    let after = |keep: &dyn Fn(char) -> bool| {
+        s.char_indices()
+            .rev()
+            .find(|(_, c)| !keep(*c))
+            .map_or(0, |(i, c)| i + c.len_utf8())
+    };
     let start = if is_word(last) {
-        s.rfind(|c: char| !is_word(c)).map_or(0, |i| i + 1)
+        after(&is_word)
     } else if last == '"' {
         // A string literal: name it by its first characters.
         let open = s[..s.len() - 1].rfind('"')?;
         let inner: String = s[open + 1..s.len() - 1].chars().take(20).collect();
         return Some(format!("\"{inner}\""));
     } else if "<>=!&|+-*/%?:.,".contains(last) {
-        s.rfind(|c: char| !"<>=!&|+-*/%?:.,".contains(c))
-            .map_or(0, |i| i + 1)
+        after(&|c| "<>=!&|+-*/%?:.,".contains(c))
     } else {
         s.len() - last.len_utf8()
     };
