@@ -45,6 +45,7 @@ pub enum Code {
     LintShadowedRule,
     LintUnused,
     LintExpiredDryRun,
+    LintAbsenceDecides,
 }
 
 /// Every code, in order; `explain` and the tests walk this.
@@ -87,6 +88,7 @@ pub const ALL: &[Code] = &[
     Code::LintShadowedRule,
     Code::LintUnused,
     Code::LintExpiredDryRun,
+    Code::LintAbsenceDecides,
 ];
 
 impl Code {
@@ -177,6 +179,11 @@ impl Code {
             Code::LintShadowedRule => ("W0009", "rule shadowed by a gate that always wins", W0009),
             Code::LintUnused => ("W0010", "unused declaration", W0010),
             Code::LintExpiredDryRun => ("W0011", "dry-run past its `@until` date", W0011),
+            Code::LintAbsenceDecides => (
+                "W0012",
+                "missing evidence takes a policy out or fires a rule",
+                W0012,
+            ),
         }
     }
 }
@@ -676,4 +683,33 @@ Example:
     rollback strict when error_rate > 0.5%
 
 Fix: remove `@mode("dry_run")` to let the rule act, or delete it.
+"#;
+
+const W0012: &str = r#"Missing evidence decides: a policy stops applying, or a rule fires, because an input is absent.
+
+Presence tests are two-valued: `has(x)`, `fresh(x) within D`, `"k" in deployment.labels`, and in
+`cel(...)` `'x' in signals` or `has(signals.x)` are simply false when the input is missing. Read
+positively in `applies`, they take the policy out exactly when its evidence is missing, and a set
+that no policy applies to decides `proceed`. Read negated in a rule's `when`, they fire the rule
+because the evidence is missing.
+
+Example:
+
+    policy checkout {
+      applies when has(error_rate)
+      rollback spike when error_rate > 5%
+    }
+
+    rollback silent when cel("!('http.error_rate' in signals)")
+
+Fix: say in `applies` which deployments the policy is for, and demand the evidence with a gate,
+which holds the rollout and never rolls back:
+
+    policy checkout {
+      applies when deployment.service == "checkout-api"
+      require has(error_rate) else halt
+      rollback spike when error_rate > 5%
+    }
+
+Allow it with `@allow(W0012)` on the policy or rule when absence is the intended reading.
 "#;

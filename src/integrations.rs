@@ -192,16 +192,16 @@ pub fn flagger_snapshot(payload: &Value, now: &str) -> Result<Value, SnapshotErr
         dep.insert("labels".into(), Value::Object(labels));
     }
     if let Some(a) = m("approvals") {
-        let v: Value = serde_json::from_str(a)
-            .map_err(|e| bad("metadata.approvals", format!("not JSON: {e}")))?;
+        let v = crate::eval::json::parse(a.as_bytes())
+            .map_err(|e| bad(&in_metadata("approvals", &e.path), e.message))?;
         dep.insert("approvals".into(), v);
     }
     let mut signals = match m("signals") {
         None => Map::new(),
-        Some(s) => match serde_json::from_str(s) {
+        Some(s) => match crate::eval::json::parse(s.as_bytes()) {
             Ok(Value::Object(o)) => o,
             Ok(_) => return Err(bad("metadata.signals", "expected a JSON object of signals")),
-            Err(e) => return Err(bad("metadata.signals", format!("not JSON: {e}"))),
+            Err(e) => return Err(bad(&in_metadata("signals", &e.path), e.message)),
         },
     };
     for (k, v) in &meta {
@@ -228,6 +228,15 @@ pub fn flagger_snapshot(payload: &Value, now: &str) -> Result<Value, SnapshotErr
         snap.insert("requester".into(), json!({"kind": kind, "id": id}));
     }
     Ok(Value::Object(snap))
+}
+
+/// The path of a problem inside a JSON document carried as a metadata string.
+fn in_metadata(key: &str, inner: &str) -> String {
+    match inner {
+        "" => format!("metadata.{key}"),
+        p if p.starts_with('[') => format!("metadata.{key}{p}"),
+        p => format!("metadata.{key}.{p}"),
+    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,8 @@ use crate::ir::{
 use crate::source::Span;
 use crate::Compiled;
 
+mod absence;
+
 /// A lint finding silenced by `@allow(CODE)`; `at` is the annotation.
 #[derive(Clone, Debug)]
 pub struct Allowed {
@@ -324,6 +326,7 @@ pub fn lint(c: &Compiled, today: Option<chrono::NaiveDate>) -> Findings {
             )),
         );
     }
+    absence::check(c, &mut f);
     f
 }
 

@@ -67,8 +67,8 @@ pub fn parse_body(body: &[u8], max_depth: usize) -> Result<Value, RequestError> 
             format!("the JSON is nested deeper than {max_depth} levels"),
         ));
     }
-    serde_json::from_slice(body)
-        .map_err(|e| RequestError::new(400, "", format!("not valid JSON: {e}")))
+    // Strict: an object that repeats a key is refused with its path, as `rollguard eval` does.
+    crate::eval::json::parse(body).map_err(|e| RequestError::new(400, &e.path, e.to_string()))
 }
 
 /// Makes the caller's principal the snapshot's requester; a snapshot that claims another

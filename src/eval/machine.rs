@@ -30,6 +30,8 @@ pub struct Machine<'a> {
     stale: Vec<bool>,
     /// While a `for` window is read: the signal and the value at the point being read.
     point: Option<(SlotId, &'a SigValue)>,
+    /// While a `for` window with no points is read: the signal that reads as unknown, and why.
+    blind: Option<(SlotId, Why)>,
     cel_vars: Option<HashMap<&'static str, cel::Value>>,
 }
 
@@ -76,11 +78,17 @@ impl<'a> Machine<'a> {
             cel,
             stale: vec![false; prog.signals.len()],
             point: None,
+            blind: None,
             cel_vars: None,
         }
     }
 
     fn data(&self, s: SlotId) -> Result<&'a SignalData, Reasons> {
+        if let Some((slot, why)) = self.blind {
+            if slot == s {
+                return unknown(Input::Signal(s), why);
+            }
+        }
         match &self.snap.signals[s as usize] {
             None => unknown(Input::Signal(s), Why::Missing),
             Some(_) if self.stale[s as usize] => unknown(Input::Signal(s), Why::Stale),
@@ -132,12 +140,23 @@ impl<'a> Machine<'a> {
             Field::Class => Some(Val::Class(d.class)),
             Field::TrafficPercent => d.traffic_percent.map(Val::Num),
             Field::CascadeDepth => d.cascade_depth.map(Val::Num),
-            Field::Emergency => Some(Val::Bool(d.emergency)),
+            Field::Emergency => Some(Val::Bool(d.emergency.unwrap_or(false))),
             Field::Actor => d.actor.as_ref().map(Val::Principal),
             Field::TargetHealthy => d.target_healthy.map(Val::Bool),
             Field::TargetVersion => s(&d.target_version),
         };
         v.map_or_else(missing, Ok)
+    }
+
+    /// Whether the snapshot gives the field a value: a defaulted field (`class`, `emergency`)
+    /// is not given by its default.
+    fn given(&self, f: Field) -> bool {
+        let d = &self.snap.deployment;
+        match f {
+            Field::Class => d.class.is_some(),
+            Field::Emergency => d.emergency.is_some(),
+            _ => self.field(f).is_ok(),
+        }
     }
 
     /// The points of a window over `secs` ending at `at`, and whether the window is covered.
@@ -237,7 +256,7 @@ impl<'a> Machine<'a> {
                 Ok(Val::Bool(ok))
             }
             Node::HasSignal(s) => Ok(Val::Bool(self.snap.signals[*s as usize].is_some())),
-            Node::HasField(f) => Ok(Val::Bool(self.field(*f).is_ok())),
+            Node::HasField(f) => Ok(Val::Bool(self.given(*f))),
             Node::HasLabel(k) => Ok(Val::Bool(self.snap.deployment.labels.contains_key(k))),
             Node::Field(f) => self.field(*f),
             Node::Label(k) => match self.snap.deployment.labels.get(k) {
@@ -351,10 +370,25 @@ impl<'a> Machine<'a> {
             return self.truth(rule.when);
         };
         let d = match self.data(slot) {
-            Ok(d) => d,
-            // No series to read: the condition as of `at`, where the signal reads as unknown,
-            // so a part that is false still makes the rule false (Kleene `and`).
-            Err(_) => return self.truth(rule.when),
+            Ok(d) if !d.points.is_empty() => d,
+            // No points (missing, stale, or neither `observed_at` nor `series`): the condition
+            // as of `at` with the signal unknown. False stays false (`false and ...`); anything
+            // else is unknown for the signal's reason: a rule never fires on a window that no
+            // point covers.
+            found => {
+                let why = match found {
+                    Ok(_) => Why::WindowNotCovered,
+                    Err(rs) => rs.first().map_or(Why::Missing, |r| r.why),
+                };
+                self.blind = Some((slot, why));
+                let r = self.truth(rule.when);
+                self.blind = None;
+                return match r {
+                    Ok(false) => Ok(false),
+                    Ok(true) => unknown(Input::Signal(slot), why),
+                    Err(rs) => Err(rs),
+                };
+            }
         };
         let (points, covered) = self.window_points(d, secs);
         let mut reasons: Reasons = Vec::new();
@@ -745,14 +779,13 @@ struct Tally<'a> {
     rejected_by: Vec<&'a Principal>,
 }
 
-/// Counts the standing entries of principals matching `pat`: each principal once, its latest
-/// entry that passes the actor and revision checks (a rejection wins a tie).
+/// Counts the standing entries of principals matching `pat`. Each principal counts once, by its
+/// standing entry: the latest of all its entries that pass the actor and revision checks (a
+/// rejection wins a tie), chosen before the pattern is matched, so an earlier approval listing
+/// a group never survives a later entry that lists none.
 fn tally<'a>(dep: &'a super::snapshot::Deployment, pat: &PrincipalPat) -> Tally<'a> {
     let mut standing: Vec<&'a super::snapshot::ApprovalEntry> = Vec::new();
     for e in &dep.approvals {
-        if !principal_matches(&e.principal, pat) {
-            continue;
-        }
         if dep
             .actor
             .as_ref()
@@ -779,6 +812,7 @@ fn tally<'a>(dep: &'a super::snapshot::Deployment, pat: &PrincipalPat) -> Tally<
             }
         }
     }
+    standing.retain(|e| principal_matches(&e.principal, pat));
     Tally {
         approved: standing.iter().filter(|e| !e.reject).count() as u32,
         rejected_by: standing
@@ -897,11 +931,21 @@ mod window_tests {
     }
 
     #[test]
-    fn points_after_at_are_ignored() {
-        let s = series(&[("10:01:00", 0.02), ("10:06:00", 0.001)]);
+    fn a_point_within_5s_after_at_counts_as_at() {
+        let s = series(&[("10:01:00", 0.02), ("10:05:04", 0.001)]);
         let entry =
             format!(r#"{{"value": 0.02, "observed_at": "2026-11-22T10:04:30Z", "series": {s}}}"#);
-        assert_eq!(decide(&entry).0, Action::Rollback);
+        assert_eq!(decide(&entry).0, Action::Proceed);
+    }
+
+    #[test]
+    fn no_points_read_the_condition_once_with_the_signal_unknown() {
+        // A value without `observed_at` or `series` is no point: never fires, and the reason
+        // is the uncovered window, not the value.
+        assert_eq!(
+            decide(r#"{"value": 0.5}"#),
+            (Action::Inconclusive, vec!["window not covered".to_string()])
+        );
     }
 
     #[test]

@@ -63,7 +63,8 @@ pub struct Deployment {
     pub class: Option<ClassId>,
     pub traffic_percent: Option<f64>,
     pub cascade_depth: Option<f64>,
-    pub emergency: bool,
+    /// `None` when the snapshot does not give it (it reads as `false`; `has` is false).
+    pub emergency: Option<bool>,
     pub actor: Option<Principal>,
     pub approvals: Vec<ApprovalEntry>,
     pub target_healthy: Option<bool>,
@@ -142,6 +143,76 @@ fn present<'v>(obj: &'v Map<String, Value>, key: &str) -> Option<&'v Value> {
     obj.get(key).filter(|v| !v.is_null())
 }
 
+pub const ROOT_KEYS: [&str; 4] = ["at", "deployment", "requester", "signals"];
+pub const DEPLOYMENT_KEYS: [&str; 13] = [
+    "id",
+    "revision",
+    "service",
+    "environment",
+    "class",
+    "stage",
+    "traffic_percent",
+    "cascade_depth",
+    "emergency",
+    "actor",
+    "approvals",
+    "rollback_target",
+    "labels",
+];
+pub const PRINCIPAL_KEYS: [&str; 3] = ["kind", "id", "groups"];
+pub const APPROVAL_KEYS: [&str; 4] = ["principal", "revision", "verdict", "at"];
+pub const TARGET_KEYS: [&str; 2] = ["version", "healthy"];
+pub const SIGNAL_KEYS: [&str; 6] = [
+    "value",
+    "baseline",
+    "samples",
+    "observed_at",
+    "series",
+    "unit",
+];
+
+/// An object of the contract takes only the keys it defines: a misspelt `"verdit": "reject"`
+/// must not pass for an approval.
+fn closed(
+    obj: &Map<String, Value>,
+    path: &str,
+    what: &str,
+    keys: &[&str],
+) -> Result<(), SnapshotError> {
+    let Some(k) = obj.keys().find(|k| !keys.contains(&k.as_str())) else {
+        return Ok(());
+    };
+    let help = match crate::diagnostic::did_you_mean(k, keys.iter().copied()) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None => format!("its keys are {}", keys.join(", ")),
+    };
+    let at = if k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !k.is_empty() {
+        join(path, k)
+    } else {
+        format!("{path}[{k:?}]")
+    };
+    err(&at, format!("`{k}` is not a key of {what}; {help}"))
+}
+
+/// Times up to this far after the snapshot's `at` count as `at` (clocks of different hosts);
+/// a later one is a snapshot from the future, refused.
+const SKEW: Micros = 5_000_000;
+
+/// A timestamp that may not be later than `at` (beyond the skew); within it, it reads as `at`.
+fn not_after(t: Micros, at: Micros, path: &str) -> Result<Micros, SnapshotError> {
+    if t > at + SKEW {
+        let secs = (t - at) as f64 / 1e6;
+        return err(
+            path,
+            format!(
+                "this time is {secs}s after the snapshot's `at`; evidence cannot come from the \
+                 future (up to 5s of clock skew counts as `at`): fix the clock or the `at`"
+            ),
+        );
+    }
+    Ok(t.min(at))
+}
+
 fn string(
     obj: &Map<String, Value>,
     path: &str,
@@ -215,6 +286,7 @@ fn object<'v>(v: &'v Value, path: &str) -> Result<&'v Map<String, Value>, Snapsh
 
 fn principal(v: &Value, path: &str) -> Result<Principal, SnapshotError> {
     let obj = object(v, path)?;
+    closed(obj, path, "a principal", &PRINCIPAL_KEYS)?;
     let kind = match present(obj, "kind") {
         Some(Value::String(k)) => match PrincipalKind::parse(k) {
             Some(k) => k,
@@ -292,7 +364,8 @@ fn sig_value(v: &Value, ty: SignalType, scale: f64, path: &str) -> Result<SigVal
 }
 
 /// The shape every signal entry has, declared or not.
-fn signal_shape(obj: &Map<String, Value>, path: &str) -> Result<(), SnapshotError> {
+fn signal_shape(obj: &Map<String, Value>, path: &str, at: Micros) -> Result<(), SnapshotError> {
+    closed(obj, path, "a signal entry", &SIGNAL_KEYS)?;
     if let Some(v) = present(obj, "value") {
         if v.is_array() || v.is_object() {
             return err(
@@ -313,7 +386,8 @@ fn signal_shape(obj: &Map<String, Value>, path: &str) -> Result<(), SnapshotErro
         count(v, &join(path, "samples"))?;
     }
     if let Some(v) = present(obj, "observed_at") {
-        timestamp(v, &join(path, "observed_at"))?;
+        let p = join(path, "observed_at");
+        not_after(timestamp(v, &p)?, at, &p)?;
     }
     if let Some(v) = present(obj, "unit") {
         if !v.is_string() {
@@ -337,7 +411,14 @@ fn signal_shape(obj: &Map<String, Value>, path: &str) -> Result<(), SnapshotErro
             let pp = format!("{path}.series[{i}]");
             match p {
                 Value::Array(pair) if pair.len() == 2 => {
-                    timestamp(&pair[0], &format!("{pp}[0]"))?;
+                    let p0 = format!("{pp}[0]");
+                    not_after(timestamp(&pair[0], &p0)?, at, &p0)?;
+                    if pair[1].is_null() {
+                        return err(
+                            &format!("{pp}[1]"),
+                            "a series point needs a value; leave out a point that was not measured",
+                        );
+                    }
                     if pair[1].is_array() || pair[1].is_object() {
                         return err(
                             &format!("{pp}[1]"),
@@ -387,7 +468,10 @@ fn signal_data(
         .map(|v| count(v, &join(path, "samples")))
         .transpose()?;
     let observed_at = present(obj, "observed_at")
-        .map(|v| timestamp(v, &join(path, "observed_at")))
+        .map(|v| {
+            let p = join(path, "observed_at");
+            not_after(timestamp(v, &p)?, at, &p)
+        })
         .transpose()?;
     let mut points: Vec<(Micros, SigValue)> = Vec::new();
     if let Some(Value::Array(items)) = present(obj, "series") {
@@ -400,18 +484,14 @@ fn signal_data(
                 return err(&pp, "expected a [timestamp, value] pair");
             }
             let t = timestamp(&pair[0], &format!("{pp}[0]"))?;
-            if pair[1].is_null() {
-                continue; // a gap in the series
-            }
+            let t = not_after(t, at, &format!("{pp}[0]"))?;
+            // A null point was refused by the shape check: no point is carried over a gap.
             let v = sig_value(&pair[1], ty, scale, &format!("{pp}[1]"))?;
-            if t <= at {
-                points.push((t, v));
-            }
+            points.push((t, v));
         }
     }
     if let Some(t) = observed_at {
-        // An observation stamped after `at` counts as made at `at`.
-        points.push((t.min(at), value.clone()));
+        points.push((t, value.clone()));
     }
     // In time order; of two points with one timestamp, the later entry stands.
     points.sort_by_key(|(t, _)| *t);
@@ -440,11 +520,7 @@ impl Snapshot {
     ) -> Result<Snapshot, SnapshotError> {
         // A byte-order mark some tools write before JSON is not part of the document.
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-        let raw: Value = match serde_json::from_slice(bytes) {
-            Ok(v) => v,
-            Err(e) => return err("", format!("not valid JSON: {e}")),
-        };
-        Snapshot::from_value(raw, program, keys)
+        Snapshot::from_value(super::json::parse(bytes)?, program, keys)
     }
 
     pub fn from_value(
@@ -453,6 +529,7 @@ impl Snapshot {
         keys: &HashMap<String, Vec<SlotId>>,
     ) -> Result<Snapshot, SnapshotError> {
         let root = object(&raw, "")?;
+        closed(root, "", "the snapshot", &ROOT_KEYS)?;
         let at = match root.get("at") {
             Some(v) if !v.is_null() => timestamp(v, "at")?,
             _ => return err("at", "the snapshot needs `at`, the time it describes"),
@@ -463,6 +540,7 @@ impl Snapshot {
         };
         let d = object(dep_value, "deployment")?;
         let path = "deployment";
+        closed(d, path, "the deployment", &DEPLOYMENT_KEYS)?;
         let mut dep = Deployment {
             id: string(d, path, "id")?,
             revision: string(d, path, "revision")?,
@@ -508,8 +586,8 @@ impl Snapshot {
             .map(|v| count(v, "deployment.cascade_depth"))
             .transpose()?;
         dep.emergency = match present(d, "emergency") {
-            None => false,
-            Some(Value::Bool(b)) => *b,
+            None => None,
+            Some(Value::Bool(b)) => Some(*b),
             Some(v) => {
                 return err(
                     "deployment.emergency",
@@ -530,6 +608,7 @@ impl Snapshot {
             for (i, item) in items.iter().enumerate() {
                 let p = format!("deployment.approvals[{i}]");
                 let o = object(item, &p)?;
+                closed(o, &p, "an approval entry", &APPROVAL_KEYS)?;
                 let pr = match present(o, "principal") {
                     Some(v) => principal(v, &join(&p, "principal"))?,
                     None => {
@@ -554,13 +633,22 @@ impl Snapshot {
                     revision: string(o, &p, "revision")?,
                     reject,
                     at: present(o, "at")
-                        .map(|v| timestamp(v, &join(&p, "at")))
+                        .map(|v| {
+                            let pa = join(&p, "at");
+                            not_after(timestamp(v, &pa)?, at, &pa)
+                        })
                         .transpose()?,
                 });
             }
         }
         if let Some(v) = present(d, "rollback_target") {
             let o = object(v, "deployment.rollback_target")?;
+            closed(
+                o,
+                "deployment.rollback_target",
+                "the rollback target",
+                &TARGET_KEYS,
+            )?;
             dep.target_healthy = match present(o, "healthy") {
                 None => None,
                 Some(Value::Bool(b)) => Some(*b),
@@ -601,7 +689,7 @@ impl Snapshot {
                     continue;
                 }
                 let e = object(entry, &p)?;
-                signal_shape(e, &p)?;
+                signal_shape(e, &p, at)?;
                 if let Some(slots) = keys.get(key) {
                     for &slot in slots {
                         let ty = program.signals[slot as usize].ty;
