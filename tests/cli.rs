@@ -355,3 +355,92 @@ fn test_speaks_junit_and_fails_ci_on_a_failed_test() {
     assert_eq!(v["passed"], 1);
     assert_eq!(v["coverage"]["rules"]["total"], 1);
 }
+
+/// The section of `doc` whose `## ` heading starts with `number` ("13."), up to the next one.
+fn doc_section<'a>(doc: &'a str, number: &str) -> &'a str {
+    let heading = format!("\n## {number} ");
+    let start = doc
+        .find(&heading)
+        .unwrap_or_else(|| panic!("docs/language.md has no section {number}"));
+    let body = &doc[start + 1..];
+    let end = body[3..].find("\n## ").map_or(body.len(), |e| e + 3);
+    &body[..end]
+}
+
+/// The diagnostic codes `src/codes.rs` defines (the `"E0001"` and `"W0001"` literals of
+/// `Code::entry`), read from the source so a code added there is required here without
+/// touching this test.
+fn codes_in_source() -> Vec<String> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let source = fs::read_to_string(root.join("src/codes.rs")).expect("src/codes.rs");
+    let start = source
+        .find("fn entry(")
+        .expect("Code::entry in src/codes.rs");
+    let entry = &source[start..];
+    let entry = &entry[..entry.find("\n}\n").unwrap_or(entry.len())];
+    let mut codes: Vec<String> = entry
+        .match_indices('"')
+        .filter_map(|(i, _)| entry.get(i + 1..i + 7))
+        .filter(|c| {
+            let b = c.as_bytes();
+            matches!(b[0], b'E' | b'W') && b[1..5].iter().all(u8::is_ascii_digit) && b[5] == b'"'
+        })
+        .map(|c| c[..5].to_string())
+        .collect();
+    codes.sort();
+    codes.dedup();
+    codes
+}
+
+#[test]
+fn the_language_reference_lists_every_command_and_code() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let doc = fs::read_to_string(root.join("docs/language.md")).expect("docs/language.md");
+    let mut missing = Vec::new();
+
+    // Every command `rollguard --help` lists, in §13.
+    let help = text(&run(&["--help"], Path::new(".")));
+    let commands: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    assert!(commands.len() >= 5, "no commands in --help:\n{help}");
+    let cli = doc_section(&doc, "13.");
+    for c in &commands {
+        if !cli.contains(&format!("`rollguard {c}")) {
+            missing.push(format!("§13 does not list the command `rollguard {c}`"));
+        }
+    }
+
+    // Every diagnostic code, in §17's table; lint codes with how to allow them.
+    let codes = codes_in_source();
+    assert!(
+        codes.len() >= 30,
+        "too few codes read from src/codes.rs: {codes:?}"
+    );
+    assert_eq!(
+        codes.len(),
+        rollguard::codes::ALL.len(),
+        "src/codes.rs and codes::ALL disagree"
+    );
+    let table = doc_section(&doc, "17.");
+    for c in &codes {
+        if !table.contains(&format!("\n| {c} |")) {
+            missing.push(format!("§17 does not list the code {c}"));
+        }
+    }
+    for a in ["@allow", "@until"] {
+        if !table.contains(a) {
+            missing.push(format!("§17 does not say how `{a}` applies to lints"));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "docs/language.md:\n{}",
+        missing.join("\n")
+    );
+}

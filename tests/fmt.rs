@@ -260,6 +260,42 @@ fn every_policy_file_of_the_repository() {
     assert!(formatted >= 100, "only {formatted} files formatted");
 }
 
+/// The ```rollguard blocks of a Markdown text, each with the line its code starts on.
+fn rollguard_blocks(markdown: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut current: Option<(usize, String)> = None;
+    for (i, line) in markdown.lines().enumerate() {
+        match &mut current {
+            None if line.trim_start() == "```rollguard" => current = Some((i + 2, String::new())),
+            None => {}
+            Some(_) if line.trim_start().starts_with("```") => out.extend(current.take()),
+            Some((_, code)) => {
+                code.push_str(line);
+                code.push('\n');
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_readme_tour_is_formatted() {
+    let readme = fs::read_to_string(root().join("README.md")).expect("README.md");
+    let blocks = rollguard_blocks(&readme);
+    assert!(!blocks.is_empty(), "README.md has no ```rollguard block");
+    let mut failures = Vec::new();
+    for (line, code) in &blocks {
+        match format(code) {
+            Ok(formatted) if formatted == *code => {}
+            Ok(formatted) => failures.push(format!(
+                "README.md:{line}: the block is not in the layout `rollguard fmt` prints; it should read:\n{formatted}"
+            )),
+            Err(e) => failures.push(format!("README.md:{line}: the block does not format: {e:?}")),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
 // ---------------------------------------------------------------- random policies
 
 /// A token list: pieces of policy text that random whitespace and comments are put between.

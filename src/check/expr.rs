@@ -193,6 +193,27 @@ impl<'a> Lower<'a> {
         self.diags.push(d);
     }
 
+    /// Whether `name` appears as a word in a declaration that did not parse and starts with
+    /// `keyword` (`policy`, `class`, ...): a rule of a policy the parser could not read, a tag
+    /// of such a class. Its syntax error says enough; an error about the name would follow from
+    /// it.
+    pub fn in_unparsed(&self, keyword: &str, name: &str) -> bool {
+        self.units.iter().any(|u| {
+            let text = &self.sources.get(u.file).text;
+            u.ast
+                .unparsed
+                .iter()
+                .filter(|d| d.keyword == keyword)
+                .any(|d| {
+                    d.name.as_deref() == Some(name)
+                        || text.get(d.range.0..d.range.1).is_some_and(|t| {
+                            t.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                                .any(|w| w == name)
+                        })
+                })
+        })
+    }
+
     /// Whether `name` appears as a word in text some file's parser had to skip.
     fn in_unreadable_text(&self, name: &str) -> bool {
         self.units.iter().any(|u| {
@@ -509,6 +530,9 @@ impl<'a> Lower<'a> {
                     Some(&id) => {
                         self.used_tags.insert(id);
                         (Ty::Bool, self.push(Node::ClassTouches(id)))
+                    }
+                    None if self.in_unparsed("class", &tag.name) => {
+                        (Ty::Error, self.push(Node::Bool(false)))
                     }
                     None => {
                         let mut d = Diagnostic::error(
@@ -1302,6 +1326,9 @@ impl<'a> Lower<'a> {
                     Some(&id) => {
                         self.used_classes.insert(id);
                         (Ty::Bool, self.push(Node::ClassIs(id)))
+                    }
+                    None if self.in_unparsed("class", &p.kind.name) => {
+                        (Ty::Error, self.push(Node::Bool(false)))
                     }
                     None => {
                         let mut names: Vec<&str> = self

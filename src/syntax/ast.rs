@@ -15,6 +15,18 @@ pub struct File {
     /// Byte ranges the parser could not read (after a syntax error), so later passes can stay
     /// quiet about names that were probably declared there.
     pub skipped: Vec<(usize, usize)>,
+    /// Declarations that did not parse, by keyword and name (`policy checkout`), so later passes
+    /// know them and stay quiet about references to them and to what they declare.
+    pub unparsed: Vec<Unparsed>,
+}
+
+/// A declaration the parser could not read: its keyword, its name when one could be read, and
+/// the byte range skipped (from its first doc comment or annotation to where reading resumed).
+#[derive(Clone, Debug)]
+pub struct Unparsed {
+    pub keyword: String,
+    pub name: Option<String>,
+    pub range: (usize, usize),
 }
 
 #[derive(Clone, Debug)]

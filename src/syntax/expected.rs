@@ -129,6 +129,20 @@ pub struct SyntaxMessage {
     pub message: String,
     pub label: String,
     pub help: Option<String>,
+    /// A block whose `}` is missing: the caller names its `{` by line and column.
+    pub unclosed: Option<Unclosed>,
+}
+
+/// A `{` that is not closed where the parser expected its `}`.
+pub struct Unclosed {
+    /// Byte offset of the `{`.
+    pub open: usize,
+    /// What the `}` is missing before: "`policy`" or "the end of the file".
+    pub before: String,
+    /// The declaration the `{` opens, in words: "`policy checkout`".
+    pub owner: String,
+    /// Whether the file ends where the `}` is missing.
+    pub at_end: bool,
 }
 
 pub fn describe(err: &Error<Rule>, text: &str) -> SyntaxMessage {
@@ -217,6 +231,7 @@ pub fn describe(err: &Error<Rule>, text: &str) -> SyntaxMessage {
         message,
         label,
         help,
+        unclosed: None,
     };
     special_cases(&mut m, text, &words, found.as_deref(), before.as_deref());
     m
@@ -282,17 +297,282 @@ fn special_cases(
             return;
         }
     }
-    if expects_close {
-        let top = ["use", "signal", "class", "scope", "fn", "policy", "test"];
-        if found.is_none_or(|f| top.contains(&f))
-            && (found.is_none() || at_line_start(text, offset))
-        {
-            m.message = match found {
-                None => "expected `}` before the end of the file".into(),
-                Some(f) => format!("expected `}}` before `{f}`: a block above is not closed"),
-            };
-            m.help = Some("close each `{` with `}`: a `policy`, `class`, `scope` or `test` ends with its own `}`".into());
+    // A statement that starts with a word no statement starts with: a misspelt keyword or
+    // action, or another word for an action.
+    let top = ["use", "signal", "class", "scope", "fn", "policy", "test"];
+    let statement_expected = words.iter().any(|w| w.starts_with("a statement"));
+    if let Some(w) = found.filter(|f| {
+        statement_expected
+            && !top.contains(f)
+            && f.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+            && f.chars().all(is_word)
+    }) {
+        let rest = &text[offset..];
+        let after = offset + (rest.len() - rest.trim_start().len()) + w.len();
+        if let Some((message, label, help)) = statement_start(w, next_word(text, after)) {
+            m.message = message;
+            m.label = label;
+            m.help = Some(help);
+            return;
         }
+    }
+    // A block not closed before the next declaration. pest expects `}` only where a statement
+    // could have ended the block; when the next declaration has doc comments or annotations, it
+    // stops later (at its keyword, having read them as a statement's), so the open `{` is
+    // looked for in the text itself.
+    // Where the parser stopped at a doc comment or an annotation (a class or scope block reads
+    // neither), the keyword after them tells whether a declaration starts there.
+    let keyword = found.map(|f| {
+        let at = declaration_keyword(text, offset);
+        let end = text[at..]
+            .find(|c: char| !is_word(c))
+            .map_or(text.len(), |n| at + n);
+        if at > offset {
+            &text[at..end]
+        } else {
+            f
+        }
+    });
+    let next_declaration = match keyword {
+        None => expects_close,
+        Some(k) => top.contains(&k) && after_attributes_only(text, offset),
+    };
+    if next_declaration {
+        if let Some(open) = unclosed_brace(&text[..offset]) {
+            let start = attributes_start(text, offset);
+            m.unclosed = Some(Unclosed {
+                open,
+                before: match keyword {
+                    None => "the end of the file".into(),
+                    Some(k) => format!("`{k}`"),
+                },
+                owner: block_owner(&text[..open]),
+                at_end: keyword.is_none(),
+            });
+            if found.is_some() && (start != offset || keyword != found) {
+                m.label = "the next declaration starts here".into();
+            }
+            m.offset = start;
+            return;
+        }
+    }
+    if expects_close
+        && found.is_none_or(|f| top.contains(&f))
+        && (found.is_none() || at_line_start(text, offset))
+    {
+        m.message = match found {
+            None => "expected `}` before the end of the file".into(),
+            Some(f) => format!("expected `}}` before `{f}`: a block above is not closed"),
+        };
+        m.help = Some(
+            "close each `{` with `}`: a `policy`, `class`, `scope` or `test` ends with its own `}`"
+                .into(),
+        );
+    }
+}
+
+/// Where the declaration that starts at `from` has its keyword: after whitespace, comments,
+/// doc comments and annotations (`@key`, `@key(...)`).
+pub fn declaration_keyword(text: &str, from: usize) -> usize {
+    let mut i = from;
+    loop {
+        let rest = &text[i..];
+        let trimmed = rest.trim_start();
+        i += rest.len() - trimmed.len();
+        if trimmed.starts_with("//") {
+            i += trimmed.find('\n').unwrap_or(trimmed.len());
+        } else if let Some(body) = trimmed.strip_prefix("/*") {
+            i += body.find("*/").map_or(trimmed.len(), |n| n + 4);
+        } else if let Some(after) = trimmed.strip_prefix('@') {
+            let key = after.find(|c: char| !is_word(c)).unwrap_or(after.len());
+            let mut n = 1 + key;
+            let args = &after[key..];
+            if args.starts_with('(') {
+                // Up to the closing `)` on the same line, stepping over a string argument.
+                let line = &args[..args.find('\n').unwrap_or(args.len())];
+                let mut in_string = false;
+                let mut escaped = false;
+                let close = line.char_indices().find(|&(_, c)| {
+                    let close = c == ')' && !in_string;
+                    if escaped {
+                        escaped = false;
+                    } else if c == '\\' {
+                        escaped = true;
+                    } else if c == '"' {
+                        in_string = !in_string;
+                    }
+                    close
+                });
+                n += close.map_or(line.len(), |(j, _)| j + 1);
+            }
+            if n == 1 {
+                return i; // a lone `@`: nothing more to step over
+            }
+            i += n;
+        } else {
+            return i;
+        }
+    }
+}
+
+/// Words a policy statement starts with.
+const STATEMENT_WORDS: &[&str] = &[
+    "applies",
+    "require",
+    "approval",
+    "let",
+    "rollback",
+    "halt",
+    "hold",
+    "inconclusive",
+];
+
+/// Other words for an action, which authors coming from other tools write.
+const ACTION_SYNONYMS: &[(&str, &str)] = &[
+    ("revert", "rollback"),
+    ("undo", "rollback"),
+    ("roll_back", "rollback"),
+    ("abort", "halt"),
+    ("stop", "halt"),
+    ("block", "halt"),
+    ("fail", "halt"),
+    ("pause", "hold"),
+    ("wait", "hold"),
+    ("unknown", "inconclusive"),
+    ("applies_when", "applies"),
+    ("apply", "applies"),
+    ("requires", "require"),
+    ("approve", "approval"),
+];
+
+const STATEMENT_HELP: &str = "a policy holds `applies`, `require`, `approval`, `let` and rules, which start with their action: `rollback NAME when ...`, `halt`, `hold` or `inconclusive`";
+
+/// The message, label and help for a statement that starts with `word`, which no statement
+/// starts with: "did you mean" for a misspelling of a statement keyword or action (the
+/// distance [`crate::diagnostic::did_you_mean`] uses) or another word for one
+/// ([`ACTION_SYNONYMS`]), and "this rule has no action" for `NAME when ...`.
+fn statement_start(word: &str, next: Option<&str>) -> Option<(String, String, String)> {
+    if STATEMENT_WORDS.contains(&word) {
+        return None;
+    }
+    let meant = ACTION_SYNONYMS
+        .iter()
+        .find(|(w, _)| *w == word)
+        .map(|(_, k)| k.to_string())
+        .or_else(|| crate::diagnostic::did_you_mean(word, STATEMENT_WORDS.iter().copied()));
+    // `revert NAME when ...` is a rule whose action is misspelt.
+    let looks_like_rule = next.is_some_and(|n| n != "when" && n.chars().all(is_word));
+    let is_action = |k: &str| matches!(k, "rollback" | "halt" | "hold" | "inconclusive");
+    Some(match meant {
+        Some(k) if is_action(&k) || looks_like_rule => (
+            format!("`{word}` is not an action"),
+            "unknown action".into(),
+            format!("did you mean `{k}`? A rule starts with its action: `rollback`, `halt`, `hold` or `inconclusive`"),
+        ),
+        Some(k) => (
+            format!("`{word}` does not start a statement"),
+            "unknown statement".into(),
+            format!("did you mean `{k}`? A policy holds `applies`, `require`, `approval`, `let` and rules"),
+        ),
+        None if next == Some("when") => (
+            format!("rule `{word}` has no action"),
+            "no action before the rule's name".into(),
+            format!("start the rule with its action, e.g. `rollback {word} when ...`; the actions are `rollback`, `halt`, `hold` and `inconclusive`"),
+        ),
+        None if looks_like_rule => (
+            format!("`{word}` is not an action"),
+            "unknown action".into(),
+            "a rule starts with its action: `rollback`, `halt`, `hold` or `inconclusive`, as in `rollback NAME when ...`".into(),
+        ),
+        None => (
+            format!("`{word}` does not start a statement"),
+            "unknown statement".into(),
+            STATEMENT_HELP.into(),
+        ),
+    })
+}
+
+/// The word right after `offset` on the same line, if the next token is one.
+fn next_word(text: &str, offset: usize) -> Option<&str> {
+    let rest = text.get(offset..)?;
+    let rest = rest.trim_start_matches([' ', '\t']);
+    let end = rest.find(|c: char| !is_word(c)).unwrap_or(rest.len());
+    (end > 0).then(|| &rest[..end])
+}
+
+/// Whether the token at `offset` starts its line, or follows only annotations on it.
+fn after_attributes_only(text: &str, offset: usize) -> bool {
+    let head = &text[..offset.min(text.len())];
+    let line = head[head.rfind('\n').map_or(0, |i| i + 1)..].trim();
+    line.is_empty() || line.starts_with('@')
+}
+
+/// The start of the doc comments and annotations right above the declaration at `offset`
+/// (lines that start with `///` or `@`), or its own line's first token.
+fn attributes_start(text: &str, offset: usize) -> usize {
+    let head = &text[..offset.min(text.len())];
+    let mut line_start = head.rfind('\n').map_or(0, |i| i + 1);
+    let mut start = line_start + (head[line_start..].len() - head[line_start..].trim_start().len());
+    if start > offset {
+        start = offset;
+    }
+    while line_start > 0 {
+        let prev_start = head[..line_start - 1].rfind('\n').map_or(0, |i| i + 1);
+        let line = &head[prev_start..line_start - 1];
+        let t = line.trim_start();
+        if !((t.starts_with("///") && !t.starts_with("////")) || t.starts_with('@')) {
+            break;
+        }
+        start = prev_start + (line.len() - t.len());
+        line_start = prev_start;
+    }
+    start
+}
+
+/// The last `{` in `text` with no `}` after it, skipping comments and strings.
+fn unclosed_brace(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut open = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                i = text[i..].find('\n').map_or(bytes.len(), |n| i + n);
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i = text[i + 2..]
+                    .find("*/")
+                    .map_or(bytes.len(), |n| i + 2 + n + 2);
+            }
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b'{' => {
+                open.push(i);
+                i += 1;
+            }
+            b'}' => {
+                open.pop();
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    open.pop()
+}
+
+/// "`policy checkout`" from the text before a `{`: the last two words of its line.
+fn block_owner(head: &str) -> String {
+    let line = head[head.rfind('\n').map_or(0, |i| i + 1)..].trim();
+    let words: Vec<&str> = line.split_whitespace().collect();
+    match words.as_slice() {
+        [.., k, n] if !k.starts_with('@') => format!("`{k} {n}`"),
+        [.., k] => format!("`{k}`"),
+        [] => "the block".into(),
     }
 }
 
@@ -329,7 +609,7 @@ fn join_or(words: &[String]) -> String {
     }
 }
 
-fn is_word(c: char) -> bool {
+pub fn is_word(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_'
 }
 

@@ -101,16 +101,56 @@ pub fn parse_file(file: FileId, text: &str) -> (File, Vec<Diagnostic>) {
                 let m = expected::describe(&err, rest);
                 let at = offset + m.offset;
                 let end = (at + 1).min(text.len()).max(at);
-                let mut d = Diagnostic::error(Code::Syntax, Span::new(file, at, end), m.message)
-                    .label(m.label);
-                if let Some(h) = m.help {
+                let mut message = m.message;
+                let label = m.label;
+                let mut help = m.help;
+                let mut open_label = None;
+                if let Some(u) = &m.unclosed {
+                    let open = offset + u.open;
+                    let (line, col) = line_col(text, open);
+                    message = format!(
+                        "expected `}}` before {}: this `{{` at {line}:{col} is not closed",
+                        u.before
+                    );
+                    help = Some(format!(
+                        "add `}}` to close {} {}; a `policy`, `class`, `scope` or `test` ends with its own `}}`",
+                        u.owner,
+                        if u.at_end {
+                            "at the end of the file"
+                        } else {
+                            "before the next declaration"
+                        }
+                    ));
+                    open_label = Some(Span::new(file, open, open + 1));
+                }
+                let mut d =
+                    Diagnostic::error(Code::Syntax, Span::new(file, at, end), message).label(label);
+                if let Some(s) = open_label {
+                    d = d.with_label(s, "not closed");
+                }
+                if let Some(h) = help {
                     d = d.help(h);
                 }
                 diags.push(d);
-                // Resume at the next declaration after the line where the failed one began.
+                // Resume at the next declaration after the line of the failed one's keyword:
+                // its doc comments and annotations are part of it, not a declaration of their own.
                 let item_start = offset + (rest.len() - rest.trim_start().len());
-                let next = next_top_level(text, item_start);
-                out.skipped.push((item_start, next.unwrap_or(text.len())));
+                let keyword_at = expected::declaration_keyword(text, item_start);
+                let next = next_top_level(text, keyword_at);
+                let range = (item_start, next.unwrap_or(text.len()));
+                out.skipped.push(range);
+                let mut words = text[keyword_at..].split(|c: char| !expected::is_word(c));
+                if let Some(keyword) = words.next().filter(|w| TOP_KEYWORDS.contains(w)) {
+                    let name = words
+                        .next()
+                        .filter(|w| w.starts_with(|c: char| c.is_ascii_lowercase() || c == '_'))
+                        .map(str::to_string);
+                    out.unparsed.push(Unparsed {
+                        keyword: keyword.to_string(),
+                        name,
+                        range,
+                    });
+                }
                 match next {
                     Some(next) => offset = next,
                     None => break,
@@ -206,6 +246,17 @@ fn too_deep(text: &str) -> Option<usize> {
         i += 1;
     }
     None
+}
+
+/// 1-based line and column (in characters) of `offset`, as `Sources::location` counts them.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let head = &text[..offset];
+    let line = head.matches('\n').count() + 1;
+    let col = head[head.rfind('\n').map_or(0, |i| i + 1)..]
+        .chars()
+        .count()
+        + 1;
+    (line, col)
 }
 
 /// The next line after `from` that starts with a top-level keyword in column 1.
@@ -813,6 +864,27 @@ mod tests {
         );
         assert_eq!(d.len(), 2, "{d:?}");
         assert_eq!(f.items.len(), 2);
+    }
+
+    #[test]
+    fn a_doc_comment_ends_an_expression() {
+        let (f, d) = parse(
+            "let floor = 1%\n\n/// A migration.\nclass m { irreversible }\nlet h = 4 / 2 // half\n",
+        );
+        assert!(d.is_empty(), "{d:?}");
+        assert_eq!(f.items.len(), 3);
+        assert_eq!(f.items[1].attrs.docs, ["A migration."]);
+    }
+
+    #[test]
+    fn a_syntax_error_after_docs_and_annotations_is_reported_once() {
+        let text = "/// Doc.\n@severity(\"high\") @allow(W0007)\n@mode(\"dry_run\")\npolicy p {\n  halt x when a >\n}\nlet b = 1\n";
+        let (f, d) = parse(text);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(f.items.len(), 1);
+        assert_eq!(f.unparsed.len(), 1);
+        assert_eq!(f.unparsed[0].keyword, "policy");
+        assert_eq!(f.unparsed[0].name.as_deref(), Some("p"));
     }
 
     #[test]
