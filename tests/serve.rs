@@ -16,20 +16,36 @@ struct Server {
     base: String,
 }
 
+/// `rollguard serve` on a free loopback port, with the test's reload interval unless `args` sets
+/// one: the arguments after `serve`.
+fn serve_args(args: &[&str]) -> Vec<String> {
+    let mut all = vec!["serve".to_string(), "--addr".into(), "127.0.0.1:0".into()];
+    if !args.contains(&"--reload-interval-ms") {
+        all.extend(["--reload-interval-ms".into(), "100".into()]);
+    }
+    all.extend(args.iter().map(|a| a.to_string()));
+    all
+}
+
 impl Server {
     fn start(cwd: &Path, args: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rollguard"))
-            .arg("serve")
-            .args(["--addr", "127.0.0.1:0"])
-            .args(if args.contains(&"--reload-interval-ms") {
-                &[][..]
-            } else {
-                &["--reload-interval-ms", "100"][..]
-            })
-            .args(args)
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rollguard"));
+        cmd.args(serve_args(args)).stderr(Stdio::null());
+        Server::spawn(cmd, cwd)
+    }
+
+    /// The server with its stderr written to `log`.
+    fn start_logging(cwd: &Path, args: &[&str], log: &Path) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rollguard"));
+        cmd.args(serve_args(args))
+            .stderr(fs::File::create(log).expect("stderr file"));
+        Server::spawn(cmd, cwd)
+    }
+
+    fn spawn(mut cmd: Command, cwd: &Path) -> Server {
+        let mut child = cmd
             .current_dir(cwd)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
             .spawn()
             .expect("the binary starts");
         let mut line = String::new();
@@ -51,6 +67,7 @@ impl Server {
     fn call(&self, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, Value) {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(10)))
             .build()
             .new_agent();
         let url = format!("{}{path}", self.base);
@@ -679,6 +696,7 @@ fn sigkill_while_logging_leaves_a_log_that_verifies() {
                         .new_agent();
                     if agent
                         .post(format!("{}/v1/decide", s.base))
+                        .header("Content-Type", "application/json")
                         .send(snapshot(0.05, None))
                         .is_err()
                     {
@@ -785,5 +803,533 @@ fn a_full_or_read_only_log_disk_gets_503_and_the_service_recovers() {
     let (code, out) = verify(&log, head["last"].as_str());
     assert_eq!(code, 0, "{out}");
     drop(server);
+    let _ = fs::remove_dir_all(dir);
+}
+
+// ---------------------------------------------------------------- connections, reloads, browsers
+
+impl Server {
+    fn addr(&self) -> String {
+        self.base.trim_start_matches("http://").to_string()
+    }
+
+    fn port(&self) -> String {
+        self.addr().rsplit(':').next().expect("port").to_string()
+    }
+}
+
+/// One request written as given, the connection closed by the request (or the server); the
+/// status and the body. Bounded by a read timeout.
+fn raw(addr: &str, request: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    s.write_all(request.as_bytes()).expect("write");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn post_request(host: &str, path: &str, extra: &str, body: &str) -> String {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// Whether the server closes the connection (EOF or reset) within `within`.
+fn closed_within(s: &mut std::net::TcpStream, within: Duration) -> bool {
+    use std::io::Read;
+    s.set_read_timeout(Some(within)).expect("timeout");
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue, // an answer, then the close
+            Err(e) => {
+                return !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                )
+            }
+        }
+    }
+}
+
+#[test]
+fn half_sent_heads_neither_stall_decisions_nor_keep_sigterm_waiting() {
+    use std::io::Write;
+    let dir = scratch("stall");
+    fs::write(dir.join("p.rollguard"), policy("2%")).expect("write");
+    // A small descriptor limit, as in a container: 300 connections are more than it allows.
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(r#"ulimit -n 256 && exec "$0" "$@""#)
+        .arg(env!("CARGO_BIN_EXE_rollguard"))
+        .args(serve_args(&["--policies", "."]))
+        .stderr(Stdio::null());
+    let server = Server::spawn(cmd, &dir);
+    let mut stalled = Vec::new();
+    for _ in 0..300 {
+        let mut s = std::net::TcpStream::connect(server.addr()).expect("connect");
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-a: ")
+            .expect("write");
+        stalled.push(s);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let (status, d) = server.call("POST", "/v1/decide", None, &snapshot(0.05, None));
+    assert_eq!(
+        (status, d["decision"].as_str()),
+        (200, Some("rollback")),
+        "a whole request is answered while 300 half-sent heads are open"
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+    // Still whole, answered again: the half-sent heads are the ones that make room.
+    let (status, _) = server.call("GET", "/healthz", None, "");
+    assert_eq!(status, 200);
+    // SIGTERM stops the process promptly with them still connected.
+    let mut server = server;
+    let pid = server.child.id();
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let code = loop {
+        if let Some(status) = server.child.try_wait().expect("wait") {
+            break status.code();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "SIGTERM did not stop the service within 3 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(code, Some(0), "a clean stop");
+    drop(stalled);
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
+fn quiet_connections_are_closed_by_the_header_and_idle_timeouts() {
+    use std::io::Write;
+    let dir = scratch("timeouts");
+    fs::write(dir.join("p.rollguard"), policy("2%")).expect("write");
+    let server = Server::start(
+        &dir,
+        &[
+            "--policies",
+            ".",
+            "--header-timeout-ms",
+            "400",
+            "--idle-timeout-ms",
+            "300",
+        ],
+    );
+    // A head that never ends.
+    let mut half = std::net::TcpStream::connect(server.addr()).expect("connect");
+    half.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-a: ")
+        .expect("write");
+    // A connection that says nothing.
+    let mut silent = std::net::TcpStream::connect(server.addr()).expect("connect");
+    // A kept-alive connection after one answer.
+    let mut kept = std::net::TcpStream::connect(server.addr()).expect("connect");
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .expect("write");
+    for (name, s) in [
+        ("a half-sent head", &mut half),
+        ("a silent connection", &mut silent),
+        ("an idle kept-alive connection", &mut kept),
+    ] {
+        assert!(
+            closed_within(s, Duration::from_secs(3)),
+            "{name} was not closed"
+        );
+    }
+    let _ = fs::remove_dir_all(dir);
+}
+
+fn mkfifo(path: &Path) -> bool {
+    Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn wait_for(server: &Server, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, p) = server.call("GET", "/v1/policies", None, "");
+        if ok(&p) {
+            return p;
+        }
+        assert!(Instant::now() < deadline, "{what}: {p}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_fifo_in_the_policy_directory_does_not_stop_reloading() {
+    let dir = scratch("fifo");
+    fs::write(dir.join("p.rollguard"), policy("2%")).expect("write");
+    let server = Server::start(&dir, &["--policies", "."]);
+    if !mkfifo(&dir.join("zz.rollguard")) {
+        eprintln!("skipped: no mkfifo");
+        return;
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let (_, before) = server.call("GET", "/v1/policies", None, "");
+    fs::write(dir.join("p.rollguard"), policy("5%")).expect("write");
+    let after = wait_for(&server, "a change next to a FIFO is picked up", |p| {
+        p["digest"] != before["digest"]
+    });
+    assert!(after["last_reload_error"].is_null(), "{after}");
+    fs::remove_file(dir.join("zz.rollguard")).expect("rm fifo");
+    fs::write(dir.join("p.rollguard"), policy("7%")).expect("write");
+    wait_for(&server, "and once it is gone", |p| {
+        p["digest"] != after["digest"]
+    });
+    let _ = fs::remove_dir_all(dir);
+}
+
+fn metric(server: &Server, name: &str) -> String {
+    let (_, m) = server.call("GET", "/metrics", None, "");
+    m.as_str()
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .unwrap_or("missing")
+        .to_string()
+}
+
+#[test]
+fn an_unreadable_policy_set_is_reported_until_it_is_fixed() {
+    let dir = scratch("unreadable");
+    let pol = dir.join("pol");
+    fs::create_dir_all(&pol).expect("mkdir");
+    fs::write(pol.join("p.rollguard"), policy("2%")).expect("write");
+    let stderr = dir.join("stderr.log");
+    let server = Server::start_logging(&dir, &["--policies", "pol"], &stderr);
+    let (_, first) = server.call("GET", "/v1/policies", None, "");
+    let digest = first["digest"].clone();
+
+    // A file that is not UTF-8: the last good set keeps serving, the failure shows everywhere.
+    fs::write(pol.join("q.rollguard"), b"policy \xff\xfe {}\n").expect("write");
+    let p = wait_for(&server, "the non-UTF-8 file is reported", |p| {
+        !p["last_reload_error"].is_null()
+    });
+    assert_eq!(p["digest"], digest);
+    let e = &p["last_reload_error"];
+    assert!(
+        e["file"].as_str().unwrap_or("").ends_with("q.rollguard"),
+        "{e}"
+    );
+    assert!(e["reason"].as_str().unwrap_or("").contains("UTF-8"), "{e}");
+    assert_eq!(metric(&server, "rollguard_reload_failures_total"), "1");
+    assert_eq!(metric(&server, "rollguard_reload_failing"), "1");
+    let (status, d) = server.call("POST", "/v1/decide", None, &snapshot(0.05, None));
+    assert_eq!((status, &d["policy_digest"]), (200, &digest));
+    // Fixed: the error clears.
+    fs::write(pol.join("q.rollguard"), "// now UTF-8\n").expect("write");
+    let p = wait_for(&server, "the fixed file clears the error", |p| {
+        p["last_reload_error"].is_null()
+    });
+    assert_ne!(p["digest"], Value::Null);
+    assert_eq!(metric(&server, "rollguard_reload_failing"), "0");
+
+    // The directory deleted, then put back.
+    fs::remove_dir_all(&pol).expect("rm");
+    let p = wait_for(&server, "the deleted directory is reported", |p| {
+        !p["last_reload_error"].is_null()
+    });
+    assert!(
+        p["last_reload_error"]["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("directory"),
+        "{p}"
+    );
+    assert_eq!(metric(&server, "rollguard_reload_failures_total"), "2");
+    let (status, _) = server.call("POST", "/v1/decide", None, &snapshot(0.05, None));
+    assert_eq!(status, 200, "the last good set keeps serving");
+    fs::create_dir_all(&pol).expect("mkdir");
+    fs::write(pol.join("p.rollguard"), policy("2%")).expect("write");
+    fs::write(pol.join("q.rollguard"), "// now UTF-8\n").expect("write");
+    wait_for(&server, "the restored directory clears the error", |p| {
+        p["last_reload_error"].is_null()
+    });
+    assert_eq!(metric(&server, "rollguard_reload_failing"), "0");
+    let log = fs::read_to_string(&stderr).expect("stderr");
+    assert!(
+        log.contains("q.rollguard") && log.contains("UTF-8"),
+        "stderr: {log}"
+    );
+    assert!(log.contains("policy directory"), "stderr: {log}");
+    drop(server);
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
+fn browsers_and_foreign_hosts_cannot_drive_the_loopback_service() {
+    let dir = scratch("browsers");
+    fs::write(dir.join("p.rollguard"), policy("2%")).expect("write");
+    let server = Server::start(&dir, &["--policies", ".", "--decision-log", "d.log"]);
+    let (addr, port) = (server.addr(), server.port());
+    let json = "Content-Type: application/json\r\n";
+    let body = snapshot(0.05, None);
+    let refused = [
+        // A form or `fetch` with a simple content type: no CORS preflight.
+        (
+            post_request(&addr, "/v1/decide", "Content-Type: text/plain\r\n", &body),
+            415,
+        ),
+        (post_request(&addr, "/v1/decide", "", &body), 415),
+        // DNS rebinding: the page's own name resolves to 127.0.0.1.
+        (
+            post_request(&format!("evil.example:{port}"), "/v1/decide", json, &body),
+            403,
+        ),
+        // A page elsewhere posting to the loopback address.
+        (
+            post_request(
+                &addr,
+                "/v1/decide",
+                &format!("{json}Origin: http://evil.example\r\n"),
+                &body,
+            ),
+            403,
+        ),
+        (
+            post_request(&addr, "/v1/decide", &format!("{json}Origin: null\r\n"), &body),
+            403,
+        ),
+        (
+            format!("GET /v1/policies HTTP/1.1\r\nHost: evil.example:{port}\r\nConnection: close\r\n\r\n"),
+            403,
+        ),
+    ];
+    for (request, want) in &refused {
+        let (status, body) = raw(&addr, request);
+        assert_eq!(status, *want, "{request}\n{body}");
+        let e: Value = serde_json::from_str(&body).expect("JSON");
+        assert!(e["error"]["message"].is_string(), "{body}");
+        assert!(!body.contains(&*dir.to_string_lossy()), "{body}");
+    }
+    let accepted = [
+        post_request(&addr, "/v1/decide", json, &body),
+        post_request(&format!("localhost:{port}"), "/v1/decide", json, &body),
+        post_request(&format!("[::1]:{port}"), "/v1/decide", json, &body),
+        post_request(
+            &addr,
+            "/v1/decide",
+            "Content-Type: application/json; charset=utf-8\r\n",
+            &body,
+        ),
+        post_request(
+            &addr,
+            "/v1/decide",
+            &format!("{json}Origin: http://{addr}\r\n"),
+            &body,
+        ),
+    ];
+    for request in &accepted {
+        let (status, body) = raw(&addr, request);
+        assert_eq!(status, 200, "{request}\n{body}");
+    }
+    let (_, head) = server.call("GET", "/v1/audit/head", None, "");
+    assert_eq!(
+        head["count"],
+        accepted.len(),
+        "refused requests are neither decided nor logged"
+    );
+    // The way Flagger calls: JSON with its content type.
+    let (status, _) = raw(
+        &addr,
+        &post_request(
+            &addr,
+            "/v1/flagger/rollout",
+            json,
+            &flagger_payload("0.011", false),
+        ),
+    );
+    assert_eq!(status, 200);
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
+fn with_tokens_any_host_is_answered_and_the_bearer_scheme_is_case_insensitive() {
+    let dir = scratch("bearer");
+    fs::write(dir.join("p.rollguard"), policy("2%")).expect("write");
+    fs::write(
+        dir.join("tokens.json"),
+        json!([{"token": "s3cret", "principal": {"kind": "service_account", "id": "flagger"}}])
+            .to_string(),
+    )
+    .expect("write");
+    let server = Server::start(&dir, &["--policies", ".", "--tokens", "tokens.json"]);
+    let addr = server.addr();
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let (status, body) = raw(
+            &addr,
+            &post_request(
+                "rollguard.rollguard.svc:8181",
+                "/v1/decide",
+                &format!("Content-Type: application/json\r\nAuthorization: {scheme} s3cret\r\n"),
+                &snapshot(0.05, None),
+            ),
+        );
+        assert_eq!(status, 200, "{scheme}: {body}");
+    }
+    let (status, _) = raw(
+        &addr,
+        &post_request(
+            &addr,
+            "/v1/decide",
+            "Content-Type: application/json\r\nAuthorization: Basic s3cret\r\n",
+            &snapshot(0.05, None),
+        ),
+    );
+    assert_eq!(status, 401, "another scheme is not a bearer token");
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
+fn limits_answer_at_once_and_every_error_has_the_error_shape() {
+    use std::io::{Read, Write};
+    let dir = scratch("shapes");
+    fs::write(dir.join("p.rollguard"), policy("2%")).expect("write");
+    let server = Server::start(
+        &dir,
+        &[
+            "--policies",
+            ".",
+            "--max-body-bytes",
+            "4096",
+            "--timeout-ms",
+            "500",
+        ],
+    );
+    let addr = server.addr();
+    let shaped = |status: u16, body: &str, want: u16, what: &str| {
+        assert_eq!(status, want, "{what}: {body}");
+        let e: Value = serde_json::from_str(body).unwrap_or_else(|_| panic!("{what}: {body:?}"));
+        assert!(
+            e["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{what}: {body}"
+        );
+        assert!(e["error"]["path"].is_string(), "{what}: {body}");
+    };
+    // A declared length over the limit: 413 at once, without waiting for the body.
+    let mut s = std::net::TcpStream::connect(&addr).expect("connect");
+    s.write_all(
+        format!("POST /v1/decide HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{{")
+            .as_bytes(),
+    )
+    .expect("write");
+    let started = Instant::now();
+    s.set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
+    let mut out = vec![0u8; 8192];
+    let n = s.read(&mut out).unwrap_or(0);
+    let text = String::from_utf8_lossy(&out[..n]).to_string();
+    // The old answer was a 408 after --timeout-ms (500 ms here); the status tells them apart.
+    assert!(started.elapsed() < Duration::from_secs(2), "{text}");
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    shaped(
+        head.split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0),
+        body,
+        413,
+        "declared too large",
+    );
+    // Sent too large, chunked: 413 too.
+    let chunked = format!(
+        "POST /v1/decide HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n2000\r\n{}\r\n0\r\n\r\n",
+        "x".repeat(0x2000)
+    );
+    let (status, body) = raw(&addr, &chunked);
+    shaped(status, &body, 413, "chunked too large");
+    // Too slow: 408.
+    let mut s = std::net::TcpStream::connect(&addr).expect("connect");
+    s.write_all(
+        format!("POST /v1/decide HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: 100\r\nConnection: close\r\n\r\n{{")
+            .as_bytes(),
+    )
+    .expect("write");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    shaped(
+        head.split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0),
+        body,
+        408,
+        "too slow",
+    );
+    // The wrong method, an unknown path, a hook that is not one.
+    let get = |path: &str| {
+        raw(
+            &addr,
+            &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
+        )
+    };
+    let (status, body) = get("/v1/decide");
+    shaped(status, &body, 405, "GET /v1/decide");
+    let (status, body) = get("/nowhere");
+    shaped(status, &body, 404, "unknown path");
+    let json = "Content-Type: application/json\r\n";
+    let payload = flagger_payload("0.011", false);
+    for (hook, want) in [
+        ("nope", 404),
+        ("", 404),
+        ("a/b", 404),
+        ("%FF", 404),
+        ("%2e%2e", 404),
+    ] {
+        let (status, body) = raw(
+            &addr,
+            &post_request(&addr, &format!("/v1/flagger/{hook}"), json, &payload),
+        );
+        shaped(status, &body, want, &format!("hook {hook:?}"));
+    }
+    // Content-Length and Transfer-Encoding together: refused, in either order.
+    let body = snapshot(0.05, None);
+    for headers in [
+        format!(
+            "Content-Length: {}\r\nTransfer-Encoding: chunked\r\n",
+            body.len()
+        ),
+        format!(
+            "Transfer-Encoding: chunked\r\nContent-Length: {}\r\n",
+            body.len()
+        ),
+    ] {
+        let request = format!(
+            "POST /v1/decide HTTP/1.1\r\nHost: {addr}\r\n{json}{headers}Connection: close\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+            body.len()
+        );
+        let (status, text) = raw(&addr, &request);
+        assert_eq!(status, 400, "{headers}: {text}");
+    }
     let _ = fs::remove_dir_all(dir);
 }

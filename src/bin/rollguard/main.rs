@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[cfg(feature = "serve")]
+mod listen;
+#[cfg(feature = "serve")]
 mod serve;
 use rollguard::{compile, load, Code, Compilation, FsLoader};
 
@@ -130,14 +132,27 @@ enum Command {
         /// Append every decision to this hash-chained log before answering
         #[arg(long)]
         decision_log: Option<PathBuf>,
+        /// Bodies over this get 413 (at once when Content-Length says so)
         #[arg(long, default_value_t = 1 << 20)]
         max_body_bytes: usize,
         #[arg(long, default_value_t = 64)]
         max_json_depth: usize,
+        /// A request not answered within this (body included) gets 408
         #[arg(long, default_value_t = 5000)]
         timeout_ms: u64,
         #[arg(long, default_value_t = 1000)]
         reload_interval_ms: u64,
+        /// A request head must be whole within this after the connection opens or its
+        /// previous answer is sent; else the connection is closed
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+        header_timeout_ms: u64,
+        /// A connection with no request in flight and nothing arriving is closed after this
+        #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
+        idle_timeout_ms: u64,
+        /// Open connections at most (lowered to fit the descriptor limit); when full, the
+        /// connection idle the longest is closed to make room
+        #[arg(long, default_value_t = 1024, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+        max_connections: usize,
     },
     /// The decision log: `rollguard audit verify FILE [--head HASH]`
     Audit {
@@ -174,6 +189,9 @@ fn main() -> ExitCode {
             max_json_depth,
             timeout_ms,
             reload_interval_ms,
+            header_timeout_ms,
+            idle_timeout_ms,
+            max_connections,
         } => serve::run(serve::Options {
             policies,
             addr,
@@ -184,6 +202,9 @@ fn main() -> ExitCode {
             max_depth: max_json_depth,
             timeout: std::time::Duration::from_millis(timeout_ms),
             reload_interval: std::time::Duration::from_millis(reload_interval_ms),
+            header_timeout: std::time::Duration::from_millis(header_timeout_ms),
+            idle_timeout: std::time::Duration::from_millis(idle_timeout_ms),
+            max_connections,
         }),
         Command::Audit {
             command: AuditCommand::Verify { file, head },
