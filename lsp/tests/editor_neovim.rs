@@ -1,6 +1,7 @@
 //! A real editor against the real language server: headless Neovim with `editors/neovim` on its
 //! runtimepath starts `rollguard-lsp` for a policy file, and what came back over the protocol
-//! (diagnostics, hover, go to definition into another file of the set) is checked here.
+//! (diagnostics, hover, go to definition into another file of the set, completion through the
+//! 'omnifunc' the plugin sets) is checked here.
 //!
 //! Needs `nvim` (0.7 or later; `apt-get install neovim`): without it the test is skipped with a
 //! line on standard error, and fails under `CI=true` (`tests/common/mod.rs`). The server is the
@@ -171,6 +172,8 @@ fn neovim_gets_diagnostics_hover_and_definition_from_rollguard_lsp() {
     // other file), go to definition on `error_limit` on the same line.
     let hover_at = position(POLICY, "error_rate", 1, 2);
     let definition_at = position(POLICY, "error_limit", 0, 3);
+    // Completion after `err` in that rule's `error_rate`.
+    let completion_at = position(POLICY, "error_rate", 1, 3);
 
     let init = root().join("editors/neovim/test/e2e.lua");
     assert!(init.is_file(), "{} is missing", init.display());
@@ -182,6 +185,7 @@ fn neovim_gets_diagnostics_hover_and_definition_from_rollguard_lsp() {
         .env("ROLLGUARD_E2E_FILE", &policy)
         .env("ROLLGUARD_E2E_HOVER", &hover_at)
         .env("ROLLGUARD_E2E_DEFINITION", &definition_at)
+        .env("ROLLGUARD_E2E_COMPLETION", &completion_at)
         .env("ROLLGUARD_E2E_OUT", &out_path)
         .env("ROLLGUARD_E2E_TIMEOUT_MS", "30000")
         // Keep Neovim's own files (the LSP log among them) inside the scratch directory.
@@ -300,4 +304,30 @@ fn neovim_gets_diagnostics_hover_and_definition_from_rollguard_lsp() {
         "result: {pretty}"
     );
     assert_eq!(def["line"], 4, "result: {pretty}");
+
+    // Completion: the plugin set 'omnifunc' to the server's completion, and the server offers
+    // the signal declared in the other file for `err`.
+    assert_eq!(
+        result["omnifunc"], "v:lua.vim.lsp.omnifunc",
+        "the plugin sets 'omnifunc' when the server attaches: {pretty}"
+    );
+    assert!(
+        result["omnifunc_findstart"]
+            .as_i64()
+            .is_some_and(|start| start != -1),
+        "calling 'omnifunc' finds a client to ask (-1: none): {pretty}"
+    );
+    assert_eq!(result["completion_prefix"], "err", "result: {pretty}");
+    let words: Vec<&str> = result["completion"]
+        .as_array()
+        .map(|items| items.iter().filter_map(|i| i["word"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(
+        words.contains(&"error_rate"),
+        "completion offers the signal `error_rate`: {words:?}\nresult: {pretty}"
+    );
+    assert!(
+        words.iter().all(|w| w.starts_with("err")),
+        "completion offers only words that start with `err`: {words:?}"
+    );
 }
