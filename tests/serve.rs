@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+mod common;
+
 struct Server {
     child: Child,
     base: String,
@@ -681,13 +683,10 @@ fn sigkill_while_logging_leaves_a_log_that_verifies() {
     fs::write(dir.join("p.rollguard"), policy("2%")).expect("write");
     let log = dir.join("d.log");
     for _ in 0..3 {
-        let server = Arc::new(Server::start(
-            &dir,
-            &["--policies", ".", "--decision-log", "d.log"],
-        ));
+        let mut server = Server::start(&dir, &["--policies", ".", "--decision-log", "d.log"]);
         let mut clients = Vec::new();
         for _ in 0..3 {
-            let s = server.clone();
+            let base = server.base.clone();
             clients.push(std::thread::spawn(move || {
                 for _ in 0..200 {
                     let agent = ureq::Agent::config_builder()
@@ -695,7 +694,7 @@ fn sigkill_while_logging_leaves_a_log_that_verifies() {
                         .build()
                         .new_agent();
                     if agent
-                        .post(format!("{}/v1/decide", s.base))
+                        .post(format!("{base}/v1/decide"))
                         .header("Content-Type", "application/json")
                         .send(snapshot(0.05, None))
                         .is_err()
@@ -706,9 +705,8 @@ fn sigkill_while_logging_leaves_a_log_that_verifies() {
             }));
         }
         std::thread::sleep(Duration::from_millis(150));
-        // SIGKILL: no chance to finish a write.
-        let pid = server.child.id();
-        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        // SIGKILL (what `Child::kill` sends on Unix): no chance to finish a write.
+        server.child.kill().expect("SIGKILL the server");
         for c in clients {
             let _ = c.join();
         }
@@ -725,11 +723,13 @@ fn sigkill_while_logging_leaves_a_log_that_verifies() {
 }
 
 /// A small tmpfs for the decision log, so the test can fill it and make it read-only.
-/// Needs the privilege to mount; without it the test says so and checks nothing else.
+/// Needs `mount` (the rule of `common::require_program`) and the privilege to mount; without
+/// the privilege the test says so and checks nothing else.
 struct SmallDisk(PathBuf);
 
 impl SmallDisk {
     fn mount(name: &str) -> Option<SmallDisk> {
+        common::require_program("mount", "mount", "apt-get install mount")?;
         let dir = scratch(name);
         let ok = Command::new("mount")
             .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
@@ -737,6 +737,13 @@ impl SmallDisk {
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
+        if !ok {
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: mounting a tmpfs needs privileges this run does not have"
+            );
+        }
         ok.then_some(SmallDisk(dir))
     }
 }
@@ -751,7 +758,6 @@ impl Drop for SmallDisk {
 #[test]
 fn a_full_or_read_only_log_disk_gets_503_and_the_service_recovers() {
     let Some(disk) = SmallDisk::mount("fulldisk") else {
-        eprintln!("skipped: mounting a tmpfs needs privileges this run does not have");
         return;
     };
     let dir = scratch("fulldisk-policies");

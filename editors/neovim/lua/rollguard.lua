@@ -15,6 +15,9 @@ local defaults = {
   root_markers = { ".git" },
   -- Start the server when a rollguard buffer opens.
   autostart = true,
+  -- Set the buffer's 'omnifunc' to the server's completion (`<C-x><C-o>` in insert mode) when
+  -- the server attaches; false leaves 'omnifunc' alone.
+  omnifunc = true,
   -- Passed through to the client.
   on_attach = nil,
   on_init = nil,
@@ -83,6 +86,16 @@ function M.root_dir(path, markers)
   end
 end
 
+-- What the plugin does for a buffer the server attaches to, before the user's on_attach.
+local function on_attach(client, bufnr)
+  if M.config.omnifunc then
+    vim.bo[bufnr].omnifunc = "v:lua.vim.lsp.omnifunc"
+  end
+  if M.config.on_attach ~= nil then
+    M.config.on_attach(client, bufnr)
+  end
+end
+
 local function client_config(root)
   local cfg = M.config
   return {
@@ -92,7 +105,7 @@ local function client_config(root)
     workspace_folders = {
       { uri = vim.uri_from_fname(root), name = root },
     },
-    on_attach = cfg.on_attach,
+    on_attach = on_attach,
     on_init = cfg.on_init,
     on_exit = cfg.on_exit,
     capabilities = cfg.capabilities or vim.lsp.protocol.make_client_capabilities(),

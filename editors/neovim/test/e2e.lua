@@ -1,15 +1,17 @@
 -- End-to-end check of editors/neovim against a real rollguard-lsp, used by
--- tests/editor_neovim.rs. Runs as the init file of a headless Neovim (0.7 or later):
+-- lsp/tests/editor_neovim.rs. Runs as the init file of a headless Neovim (0.7 or later):
 --
 --   ROLLGUARD_LSP=target/debug/rollguard-lsp \
 --   ROLLGUARD_E2E_FILE=/tmp/set/policy.rollguard \
---   ROLLGUARD_E2E_HOVER=3:22 ROLLGUARD_E2E_DEFINITION=3:35 \
+--   ROLLGUARD_E2E_HOVER=3:22 ROLLGUARD_E2E_DEFINITION=3:35 ROLLGUARD_E2E_COMPLETION=3:23 \
 --   ROLLGUARD_E2E_OUT=/tmp/result.json \
 --   nvim --headless --clean -u editors/neovim/test/e2e.lua
 --
 -- Positions are 0-based `line:character`. It opens the file, waits for the server's
--- diagnostics, asks for hover and go to definition at the two positions, writes what came back
--- as JSON to ROLLGUARD_E2E_OUT, and quits. Every failure is recorded in the JSON's `errors`.
+-- diagnostics, asks for hover, go to definition and completion at the three positions (completion
+-- as the buffer's 'omnifunc' does: the same request, turned into Vim complete-items by the same
+-- function), writes what came back as JSON to ROLLGUARD_E2E_OUT, and quits. Every failure is
+-- recorded in the JSON's `errors`.
 
 local env = vim.env
 local script = debug.getinfo(1, "S").source:sub(2)
@@ -126,6 +128,7 @@ local function main()
   end
   local hover_pos = position("ROLLGUARD_E2E_HOVER")
   local definition_pos = position("ROLLGUARD_E2E_DEFINITION")
+  local completion_pos = position("ROLLGUARD_E2E_COMPLETION")
 
   local exited = false
   require("rollguard").setup({
@@ -182,6 +185,35 @@ local function main()
 
   local definition = request(bufnr, "textDocument/definition", definition_pos)
   out.definition = locations(definition)
+
+  -- Completion: the plugin sets 'omnifunc' when the server attaches; calling it with
+  -- findstart = 1 asks the server (it answers -1 when no client serves the buffer).
+  out.omnifunc = vim.bo[bufnr].omnifunc
+  vim.api.nvim_win_set_cursor(0, { completion_pos.line + 1, completion_pos.character })
+  local ok, start = pcall(vim.api.nvim_eval, out.omnifunc .. "(1, '')")
+  out.omnifunc_findstart = ok and start or ("error: " .. tostring(start))
+  -- What omnifunc then shows: the server's items as Vim complete-items, for the word before
+  -- the cursor.
+  local line = vim.api.nvim_buf_get_lines(bufnr, completion_pos.line, completion_pos.line + 1, true)[1]
+  local prefix = line:sub(1, completion_pos.character):match("[%w_]*$")
+  out.completion_prefix = prefix
+  local completion = request(bufnr, "textDocument/completion", completion_pos)
+  out.completion = {}
+  if completion ~= nil and completion ~= vim.NIL then
+    local to_items = vim.lsp.util.text_document_completion_list_to_complete_items
+    if to_items ~= nil then
+      for _, item in ipairs(to_items(completion, prefix)) do
+        table.insert(out.completion, { word = item.word, kind = item.kind, menu = item.menu })
+      end
+    else
+      -- Neovim 0.11 keeps that conversion private: record the labels the prefix matches.
+      for _, item in ipairs(completion.items or completion) do
+        if vim.startswith(item.label, prefix) then
+          table.insert(out.completion, { word = item.label })
+        end
+      end
+    end
+  end
 end
 
 local function finish()

@@ -1,10 +1,15 @@
 //! A real editor against the real language server: headless Neovim with `editors/neovim` on its
 //! runtimepath starts `rollguard-lsp` for a policy file, and what came back over the protocol
-//! (diagnostics, hover, go to definition into another file of the set) is checked here.
+//! (diagnostics, hover, go to definition into another file of the set, completion through the
+//! 'omnifunc' the plugin sets) is checked here.
 //!
-//! Needs `nvim` (0.7 or later; `apt-get install neovim`). The server is built with
-//! `cargo build -p rollguard-lsp` into this test's target directory, unless `ROLLGUARD_LSP`
-//! names a binary to use instead.
+//! Needs `nvim` (0.7 or later; `apt-get install neovim`): without it the test is skipped with a
+//! line on standard error, and fails under `CI=true` (`tests/common/mod.rs`). The server is the
+//! `rollguard-lsp` cargo builds for this package's tests, unless `ROLLGUARD_LSP` names a binary
+//! to use instead.
+
+#[path = "../../tests/common/mod.rs"]
+mod programs;
 
 use std::fs;
 use std::io::Read;
@@ -31,8 +36,12 @@ const POLICY: &str = r#"policy checkout {
 /// How long Neovim may take for the whole exchange before it is killed.
 const NVIM_DEADLINE: Duration = Duration::from_secs(120);
 
+/// The repository's root (this test belongs to `lsp/`).
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("lsp/ has a parent")
+        .to_path_buf()
 }
 
 /// A scratch directory, removed when dropped.
@@ -58,28 +67,31 @@ impl Drop for Scratch {
     }
 }
 
-/// `nvim --version`'s first line, or a failure that says how to install Neovim.
-fn require_nvim() -> String {
-    match Command::new("nvim").arg("--version").output() {
-        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout)
+/// `nvim --version`'s first line, or `None` when the test is skipped (see [`programs`]).
+fn require_nvim() -> Option<String> {
+    let nvim = programs::require_program("nvim", "Neovim", "apt-get install neovim")?;
+    let out = Command::new(&nvim)
+        .arg("--version")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", nvim.display()));
+    assert!(
+        out.status.success(),
+        "`nvim --version` failed ({}): {}\nInstall Neovim 0.7 or later: apt-get install neovim",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(
+        String::from_utf8_lossy(&out.stdout)
             .lines()
             .next()
             .unwrap_or("")
             .to_string(),
-        Ok(out) => panic!(
-            "`nvim --version` failed ({}): {}\nInstall Neovim 0.7 or later: apt-get install neovim",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ),
-        Err(e) => panic!(
-            "this test drives a real editor and needs Neovim (`nvim`, 0.7 or later), which is \
-             not installed ({e}).\nInstall it with: apt-get install neovim"
-        ),
-    }
+    )
 }
 
-/// The `rollguard-lsp` binary: `ROLLGUARD_LSP` if set, else built with cargo into the target
-/// directory this test runs from (`<target>/<profile>/deps/editor_neovim-*`).
+/// The `rollguard-lsp` binary: `ROLLGUARD_LSP` if set, else the one cargo built for this test
+/// (a test of the package that owns the binary gets it built with the same features, before
+/// the test runs).
 fn lsp_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("ROLLGUARD_LSP") {
         let path = PathBuf::from(path);
@@ -90,51 +102,7 @@ fn lsp_binary() -> PathBuf {
         );
         return path;
     }
-    let exe = std::env::current_exe().expect("the test's own path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test runs from <target>/<profile>/deps")
-        .to_path_buf();
-    let target_dir = profile_dir
-        .parent()
-        .expect("the profile directory has a parent");
-    let profile = profile_dir
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("debug")
-        .to_string();
-
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut build = Command::new(cargo);
-    build
-        .args(["build", "-p", "rollguard-lsp", "--bin", "rollguard-lsp"])
-        .arg("--target-dir")
-        .arg(target_dir)
-        .current_dir(root());
-    match profile.as_str() {
-        "debug" => {}
-        "release" => {
-            build.arg("--release");
-        }
-        other => {
-            build.args(["--profile", other]);
-        }
-    }
-    let out = build.output().expect("run cargo build -p rollguard-lsp");
-    assert!(
-        out.status.success(),
-        "cargo build -p rollguard-lsp failed ({}):\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let bin = profile_dir.join(format!("rollguard-lsp{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.is_file(),
-        "cargo build -p rollguard-lsp succeeded but {} does not exist",
-        bin.display()
-    );
-    bin
+    PathBuf::from(env!("CARGO_BIN_EXE_rollguard-lsp"))
 }
 
 /// 0-based `line:character` of the `nth` (0-based) occurrence of `needle` in `text`, plus
@@ -184,7 +152,9 @@ fn report(scratch: &Path, stdout: &str, stderr: &str) -> String {
 
 #[test]
 fn neovim_gets_diagnostics_hover_and_definition_from_rollguard_lsp() {
-    let version = require_nvim();
+    let Some(version) = require_nvim() else {
+        return;
+    };
     let lsp = lsp_binary();
 
     let scratch = Scratch::new();
@@ -202,6 +172,8 @@ fn neovim_gets_diagnostics_hover_and_definition_from_rollguard_lsp() {
     // other file), go to definition on `error_limit` on the same line.
     let hover_at = position(POLICY, "error_rate", 1, 2);
     let definition_at = position(POLICY, "error_limit", 0, 3);
+    // Completion after `err` in that rule's `error_rate`.
+    let completion_at = position(POLICY, "error_rate", 1, 3);
 
     let init = root().join("editors/neovim/test/e2e.lua");
     assert!(init.is_file(), "{} is missing", init.display());
@@ -213,6 +185,7 @@ fn neovim_gets_diagnostics_hover_and_definition_from_rollguard_lsp() {
         .env("ROLLGUARD_E2E_FILE", &policy)
         .env("ROLLGUARD_E2E_HOVER", &hover_at)
         .env("ROLLGUARD_E2E_DEFINITION", &definition_at)
+        .env("ROLLGUARD_E2E_COMPLETION", &completion_at)
         .env("ROLLGUARD_E2E_OUT", &out_path)
         .env("ROLLGUARD_E2E_TIMEOUT_MS", "30000")
         // Keep Neovim's own files (the LSP log among them) inside the scratch directory.
@@ -331,4 +304,30 @@ fn neovim_gets_diagnostics_hover_and_definition_from_rollguard_lsp() {
         "result: {pretty}"
     );
     assert_eq!(def["line"], 4, "result: {pretty}");
+
+    // Completion: the plugin set 'omnifunc' to the server's completion, and the server offers
+    // the signal declared in the other file for `err`.
+    assert_eq!(
+        result["omnifunc"], "v:lua.vim.lsp.omnifunc",
+        "the plugin sets 'omnifunc' when the server attaches: {pretty}"
+    );
+    assert!(
+        result["omnifunc_findstart"]
+            .as_i64()
+            .is_some_and(|start| start != -1),
+        "calling 'omnifunc' finds a client to ask (-1: none): {pretty}"
+    );
+    assert_eq!(result["completion_prefix"], "err", "result: {pretty}");
+    let words: Vec<&str> = result["completion"]
+        .as_array()
+        .map(|items| items.iter().filter_map(|i| i["word"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(
+        words.contains(&"error_rate"),
+        "completion offers the signal `error_rate`: {words:?}\nresult: {pretty}"
+    );
+    assert!(
+        words.iter().all(|w| w.starts_with("err")),
+        "completion offers only words that start with `err`: {words:?}"
+    );
 }
