@@ -71,9 +71,12 @@ macro_rules! cases {
 
 cases! {
     // ------------------------------------------------------------- snapshots: JSON structure
-    /// 100 levels of objects under an ignored key: within serde_json's depth limit of 128.
-    snapshot_nested_object_100: "snapshot-nested-object-100.json" => 0, ["\"decision\": \"rollback\""];
-    snapshot_nested_array_100: "snapshot-nested-array-100.json" => 0, ["\"decision\": \"rollback\""];
+    /// 100 levels of objects under a key the contract does not define: within serde_json's depth
+    /// limit of 128, so read whole, then refused at that key (snapshots are closed).
+    snapshot_nested_object_100: "snapshot-nested-object-100.json" => 2,
+        ["invalid snapshot at `extra`: `extra` is not a key of the snapshot"];
+    snapshot_nested_array_100: "snapshot-nested-array-100.json" => 2,
+        ["invalid snapshot at `extra`: `extra` is not a key of the snapshot"];
     snapshot_nested_object_100k: "snapshot-nested-object-100k.json" => 2,
         ["not valid JSON: recursion limit exceeded at line 2 column"];
     snapshot_nested_array_100k: "snapshot-nested-array-100k.json" => 2,
@@ -91,12 +94,13 @@ cases! {
         ["not valid JSON: trailing characters at line 63 column 1"];
     snapshot_truncated: "snapshot-truncated.json" => 2,
         ["not valid JSON: EOF while parsing a string at line 9 column 15"];
-    /// Duplicate keys are not an error: the last one wins (the calm 0.001, so no rollback).
-    snapshot_duplicate_keys: "snapshot-duplicate-keys.json" => 0,
-        ["\"decision\": \"proceed\"", "\"fired\": []"];
-    /// A second `deployment` object replaces the first: the policy no longer applies.
-    snapshot_duplicate_deployment: "snapshot-duplicate-deployment.json" => 0,
-        ["\"decision\": \"proceed\"", "\"policies\": []"];
+    /// A repeated key is refused with its path: readers that keep the first and the last key
+    /// would see different snapshots (a spike and a calm 0.001).
+    snapshot_duplicate_keys: "snapshot-duplicate-keys.json" => 2,
+        ["invalid snapshot at `signals[\"http.error_rate\"].value`: the key `value` appears twice"];
+    /// A second `deployment` object is refused, never silently swapped for the first.
+    snapshot_duplicate_deployment: "snapshot-duplicate-deployment.json" => 2,
+        ["invalid snapshot at `deployment`: the key `deployment` appears twice"];
     snapshot_crlf: "snapshot-crlf.json" => 0, ["\"decision\": \"rollback\""];
     /// The byte order mark is skipped.
     snapshot_bom: "snapshot-bom.json" => 0, ["\"decision\": \"rollback\""];
@@ -130,11 +134,11 @@ cases! {
     /// `at` in year 9999: every observation is ancient, so the gates fail and nothing fires.
     snapshot_at_year_9999: "snapshot-at-year-9999.json" => 0,
         ["\"decision\": \"halt\"", "\"require\": \"fresh(error_rate) within 2m\""];
-    /// `observed_at` after `at` counts as `at`: fresh, and the rule fires.
-    snapshot_observed_after_at: "snapshot-observed-after-at.json" => 0,
-        ["\"decision\": \"rollback\"", "\"gates\": []"];
-    snapshot_observed_year_9999: "snapshot-observed-year-9999.json" => 0,
-        ["\"decision\": \"rollback\"", "\"gates\": []"];
+    /// An `observed_at` more than 5 s after `at` is evidence from the future: refused.
+    snapshot_observed_after_at: "snapshot-observed-after-at.json" => 2,
+        ["invalid snapshot at `signals[\"http.error_rate\"].observed_at`: this time is"];
+    snapshot_observed_year_9999: "snapshot-observed-year-9999.json" => 2,
+        ["invalid snapshot at `signals[\"http.error_rate\"].observed_at`: this time is"];
     /// The same instant as the base snapshot, written with +14:00 and -12:00.
     snapshot_offset_plus_14: "snapshot-offset-plus-14.json" => 0,
         ["\"decision\": \"rollback\"", "\"gates\": []"];

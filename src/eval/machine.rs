@@ -7,8 +7,8 @@ use super::decision::*;
 use super::logic::{self, unknown, Input, Reasons, Why};
 use super::snapshot::{Micros, Principal, SigValue, SignalData, Snapshot};
 use crate::ir::{
-    self, value, Action, ArithOp, ClassId, Field, Grant, Node, NodeId, Origins, PrincipalPat,
-    Program, SignalType, SlotId,
+    self, value, Action, ArithOp, ClassId, Field, Grant, Node, NodeId, Origins, PrincipalKind,
+    PrincipalPat, Program, SignalType, SlotId,
 };
 
 #[derive(Clone, Debug)]
@@ -784,6 +784,8 @@ struct Tally<'a> {
 /// rejection wins a tie), chosen before the pattern is matched, so an earlier approval listing
 /// a group never survives a later entry that lists none.
 fn tally<'a>(dep: &'a super::snapshot::Deployment, pat: &PrincipalPat) -> Tally<'a> {
+    // The index of each principal's standing entry, by kind and id: linear in the entries.
+    let mut seen: HashMap<(PrincipalKind, &'a str), usize> = HashMap::new();
     let mut standing: Vec<&'a super::snapshot::ApprovalEntry> = Vec::new();
     for e in &dep.approvals {
         if dep
@@ -798,12 +800,13 @@ fn tally<'a>(dep: &'a super::snapshot::Deployment, pat: &PrincipalPat) -> Tally<
                 continue;
             }
         }
-        match standing
-            .iter_mut()
-            .find(|s| s.principal.same_identity(&e.principal))
-        {
-            None => standing.push(e),
-            Some(s) => {
+        match seen.get(&(e.principal.kind, e.principal.id.as_str())) {
+            None => {
+                seen.insert((e.principal.kind, &e.principal.id), standing.len());
+                standing.push(e);
+            }
+            Some(&i) => {
+                let s = &mut standing[i];
                 // `None` sorts before any time: an entry without `at` is the oldest.
                 let later = e.at > s.at || (e.at == s.at && e.reject);
                 if later {

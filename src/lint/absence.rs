@@ -135,9 +135,7 @@ fn cel_presence(e: &IdedExpr, positive: bool, out: &mut Vec<bool>) {
                 .args
                 .iter()
                 .for_each(|a| cel_presence(a, positive, out)),
-            operators::IN if call.args.get(1).is_some_and(is_evidence_map) => {
-                out.push(positive)
-            }
+            operators::IN if call.args.get(1).is_some_and(is_evidence_map) => out.push(positive),
             _ => {
                 for a in call.args.iter().chain(call.target.as_deref()) {
                     cel_presence(a, positive, out);
