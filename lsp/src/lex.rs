@@ -1,6 +1,6 @@
 //! A forgiving tokenizer for highlighting and completion: it never fails, so it also reads the
 //! half-written text an editor holds while someone types. (The library's formatter has a lexer
-//! of its own, which is private.)
+//! of its own, which is private.) Which words are keywords is `rollguard::syntax::lexicon`'s.
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -32,54 +32,6 @@ impl Tok {
         &text[self.start as usize..self.end as usize]
     }
 }
-
-pub const KEYWORDS: &[&str] = &[
-    "use",
-    "signal",
-    "class",
-    "scope",
-    "let",
-    "fn",
-    "policy",
-    "test",
-    "applies",
-    "when",
-    "require",
-    "requires",
-    "else",
-    "for",
-    "unless",
-    "approval",
-    "of",
-    "within",
-    "over",
-    "touches",
-    "irreversible",
-    "security_fix",
-    "principals",
-    "may",
-    "in",
-    "is",
-    "and",
-    "or",
-    "not",
-    "true",
-    "false",
-    "snapshot",
-    "expect",
-    "by",
-    "proceed",
-    "inconclusive",
-    "hold",
-    "halt",
-    "rollback",
-    "promote",
-    "override",
-    "human",
-    "agent",
-    "service_account",
-    "group",
-];
 
 fn word_char(b: u8) -> bool {
     b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b.is_ascii_uppercase()

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use rollguard::syntax::ast::{
     self, Expr, ExprKind, IsTarget, ItemKind, PathPart, PrincipalPat, StatementKind, UseTarget,
 };
+use rollguard::syntax::lexicon::{PRINCIPAL_KINDS, SIGNAL_FUNCTIONS};
 
 use crate::db::{DefKind, DefRef, Scope, SourceFile, UseOf};
 
@@ -68,9 +69,6 @@ impl Resolved {
             .filter(move |o| o.def.as_ref() == Some(def))
     }
 }
-
-pub const BUILTIN_CALLS: &[&str] = &["baseline", "samples", "age", "delta", "has"];
-pub const PRINCIPAL_KINDS: &[&str] = &["human", "agent", "service_account", "group"];
 
 struct Walk<'a> {
     file: SourceFile,
@@ -333,7 +331,7 @@ impl Walk<'_> {
                 }
             }
             ExprKind::Call(id, args) => {
-                if BUILTIN_CALLS.contains(&id.name.as_str()) {
+                if SIGNAL_FUNCTIONS.contains(&id.name.as_str()) {
                     self.push(id.span, Token::Builtin, None, false);
                 } else {
                     self.name(id, env);

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use super::{DeclRef, Unit, BUILTINS};
+use super::{is_builtin, DeclRef, Unit};
 use crate::codes::Code;
 use crate::diagnostic::Diagnostic;
 use crate::source::{Sources, Span};
@@ -74,7 +74,7 @@ impl Decls {
             let mut names: HashMap<String, DeclRef> = HashMap::new();
             for (i, it) in unit.ast.items.iter().enumerate() {
                 let Some(name) = value_name(it) else { continue };
-                if BUILTINS.contains(&name.name.as_str()) {
+                if is_builtin(&name.name) {
                     diags.push(
                         Diagnostic::error(
                             Code::Duplicate,

@@ -1028,10 +1028,7 @@ impl<'a> Lower<'a> {
             self.err(d);
             return (Ty::Error, self.push(Node::Bool(false)));
         }
-        let builtin = matches!(
-            name.name.as_str(),
-            "baseline" | "samples" | "age" | "delta" | "has"
-        );
+        let builtin = crate::syntax::lexicon::SIGNAL_FUNCTIONS.contains(&name.name.as_str());
         if builtin {
             if args.len() != 1 {
                 let d = Diagnostic::error(
@@ -1115,9 +1112,7 @@ impl<'a> Lower<'a> {
                 self.err(d);
                 return (Ty::Error, self.push(Node::Bool(false)));
             }
-            let mut candidates: Vec<&str> = vec![
-                "baseline", "samples", "age", "delta", "has", "fresh", "max", "min", "avg", "cel",
-            ];
+            let mut candidates: Vec<&str> = crate::syntax::lexicon::BUILTIN_FUNCTIONS.to_vec();
             let fns: Vec<String> = self.decls.visible[env.unit]
                 .iter()
                 .filter(|(_, d)| matches!(item(self.units, **d).kind, ItemKind::Fn(_)))

@@ -93,19 +93,10 @@ pub(crate) struct DeclRef {
 }
 
 /// Names that are built into the language and may not be declared.
-const BUILTINS: &[&str] = &[
-    "baseline",
-    "samples",
-    "age",
-    "delta",
-    "has",
-    "fresh",
-    "max",
-    "min",
-    "avg",
-    "cel",
-    "deployment",
-];
+fn is_builtin(name: &str) -> bool {
+    crate::syntax::lexicon::BUILTIN_FUNCTIONS.contains(&name)
+        || name == crate::syntax::lexicon::DEPLOYMENT
+}
 
 pub fn check(sources: &mut Sources, files: &[SetFile], loader: &dyn Loader) -> Checked {
     let mut diags = Vec::new();

@@ -50,17 +50,7 @@ impl Ty {
         })
     }
 
-    pub const NAMES: &'static [&'static str] = &[
-        "bool",
-        "number",
-        "count",
-        "ratio",
-        "duration",
-        "string",
-        "timestamp",
-        "principal",
-        "class",
-    ];
+    pub const NAMES: &'static [&'static str] = crate::syntax::lexicon::TYPE_NAMES;
 
     pub fn name(&self) -> String {
         match self {

@@ -7,72 +7,13 @@
 //! they stood between; only the whitespace around them changes.
 
 use super::lex::{Kind, Tok};
-
-/// The reserved words of `grammar/rollguard.pest`.
-const KEYWORDS: &[&str] = &[
-    "use",
-    "signal",
-    "class",
-    "scope",
-    "let",
-    "fn",
-    "policy",
-    "test",
-    "applies",
-    "when",
-    "require",
-    "requires",
-    "else",
-    "for",
-    "unless",
-    "approval",
-    "of",
-    "within",
-    "over",
-    "touches",
-    "irreversible",
-    "security_fix",
-    "principals",
-    "may",
-    "in",
-    "is",
-    "and",
-    "or",
-    "not",
-    "true",
-    "false",
-    "snapshot",
-    "expect",
-    "by",
-    "proceed",
-    "inconclusive",
-    "hold",
-    "halt",
-    "rollback",
-    "promote",
-    "override",
-    "human",
-    "agent",
-    "service_account",
-    "group",
-];
-
-/// Words that begin a rule when a rule name follows them.
-const ACTIONS: &[&str] = &[
-    "proceed",
-    "inconclusive",
-    "hold",
-    "halt",
-    "rollback",
-    "promote",
-    "override",
-];
+use crate::syntax::lexicon::{self, ACTIONS};
 
 /// A class or scope body goes on one line only if that line stays within this many columns.
 pub(crate) const MAX_INLINE_WIDTH: usize = 100;
 
 fn is_keyword(word: &str) -> bool {
-    KEYWORDS.contains(&word)
+    lexicon::is_reserved(word)
 }
 
 /// Which declaration a run of tokens is.

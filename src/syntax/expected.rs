@@ -6,44 +6,27 @@
 
 use pest::error::{Error, ErrorVariant, InputLocation};
 
+use super::lexicon;
 use super::parse::Rule;
 
 const VALUE: &str = "a value";
 const ACTION: &str = "an action (`rollback`, `halt`, `hold` or `inconclusive`)";
 const DECLARATION: &str =
     "a declaration (`use`, `signal`, `class`, `scope`, `let`, `fn`, `policy` or `test`)";
-/// Words a typo most likely meant, for "did you mean".
-const KEYWORDS: &[&str] = &[
-    "use",
-    "signal",
-    "class",
-    "scope",
-    "let",
-    "fn",
-    "policy",
-    "test",
-    "applies",
-    "when",
-    "require",
-    "requires",
-    "else",
-    "for",
-    "unless",
-    "approval",
-    "within",
-    "over",
-    "touches",
-    "principals",
-    "may",
-    "rollback",
-    "halt",
-    "hold",
-    "inconclusive",
-    "snapshot",
-    "expect",
-    "irreversible",
-    "security_fix",
-];
+/// Reserved words too short to guess from a typo: with them, `if` would be "did you mean `of`?".
+const NOT_GUESSED: &[&str] = &["of", "by"];
+
+/// Words a typo most likely meant, for "did you mean": the declarations, clauses and class
+/// properties, and the actions that start a rule.
+fn keywords() -> impl Iterator<Item = &'static str> {
+    lexicon::DECLARATIONS
+        .iter()
+        .chain(lexicon::CLAUSES)
+        .chain(lexicon::RULE_ACTIONS)
+        .chain(lexicon::CLASS_PROPERTIES)
+        .copied()
+        .filter(|w| !NOT_GUESSED.contains(w))
+}
 
 fn phrase(rule: Rule) -> Option<&'static str> {
     use Rule::*;
@@ -221,7 +204,7 @@ pub fn describe(err: &Error<Rule>, text: &str) -> SyntaxMessage {
     let typo = found
         .as_deref()
         .filter(|f| f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
-        .and_then(|f| crate::diagnostic::did_you_mean(f, KEYWORDS.iter().copied()));
+        .and_then(|f| crate::diagnostic::did_you_mean(f, keywords()));
     let help = match typo {
         Some(k) => Some(format!("did you mean `{k}`?")),
         None => help_for(found.as_deref(), before.as_deref()),
@@ -415,17 +398,16 @@ pub fn declaration_keyword(text: &str, from: usize) -> usize {
     }
 }
 
+/// Words a policy statement starts with, besides the actions that start a rule.
+const STATEMENT_KEYWORDS: &[&str] = &["applies", "require", "approval", "let"];
+
 /// Words a policy statement starts with.
-const STATEMENT_WORDS: &[&str] = &[
-    "applies",
-    "require",
-    "approval",
-    "let",
-    "rollback",
-    "halt",
-    "hold",
-    "inconclusive",
-];
+fn statement_words() -> impl Iterator<Item = &'static str> {
+    STATEMENT_KEYWORDS
+        .iter()
+        .chain(lexicon::RULE_ACTIONS)
+        .copied()
+}
 
 /// Other words for an action, which authors coming from other tools write.
 const ACTION_SYNONYMS: &[(&str, &str)] = &[
@@ -452,17 +434,17 @@ const STATEMENT_HELP: &str = "a policy holds `applies`, `require`, `approval`, `
 /// distance [`crate::diagnostic::did_you_mean`] uses) or another word for one
 /// ([`ACTION_SYNONYMS`]), and "this rule has no action" for `NAME when ...`.
 fn statement_start(word: &str, next: Option<&str>) -> Option<(String, String, String)> {
-    if STATEMENT_WORDS.contains(&word) {
+    if statement_words().any(|w| w == word) {
         return None;
     }
     let meant = ACTION_SYNONYMS
         .iter()
         .find(|(w, _)| *w == word)
         .map(|(_, k)| k.to_string())
-        .or_else(|| crate::diagnostic::did_you_mean(word, STATEMENT_WORDS.iter().copied()));
+        .or_else(|| crate::diagnostic::did_you_mean(word, statement_words()));
     // `revert NAME when ...` is a rule whose action is misspelt.
     let looks_like_rule = next.is_some_and(|n| n != "when" && n.chars().all(is_word));
-    let is_action = |k: &str| matches!(k, "rollback" | "halt" | "hold" | "inconclusive");
+    let is_action = |k: &str| lexicon::RULE_ACTIONS.contains(&k);
     Some(match meant {
         Some(k) if is_action(&k) || looks_like_rule => (
             format!("`{word}` is not an action"),

@@ -2,5 +2,6 @@
 
 pub mod ast;
 mod expected;
+pub mod lexicon;
 pub mod parse;
 pub mod print;

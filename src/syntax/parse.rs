@@ -12,6 +12,7 @@ use pest::Parser as _;
 
 use super::ast::*;
 use super::expected;
+use super::lexicon;
 use crate::codes::Code;
 use crate::diagnostic::Diagnostic;
 use crate::source::{FileId, Span};
@@ -47,9 +48,9 @@ static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| {
         .op(Op::prefix(Rule::op_bang) | Op::prefix(Rule::op_neg))
 });
 
-const TOP_KEYWORDS: &[&str] = &[
-    "use", "signal", "class", "scope", "let", "fn", "policy", "test", "@", "///",
-];
+/// What starts a top-level item besides a declaration keyword (`lexicon::DECLARATIONS`): an
+/// annotation or a doc comment.
+const ITEM_MARKS: &[&str] = &["@", "///"];
 
 /// Parses one file. Spans are byte offsets into `text`, tagged with `file`.
 pub fn parse_file(file: FileId, text: &str) -> (File, Vec<Diagnostic>) {
@@ -140,7 +141,7 @@ pub fn parse_file(file: FileId, text: &str) -> (File, Vec<Diagnostic>) {
                 let range = (item_start, next.unwrap_or(text.len()));
                 out.skipped.push(range);
                 let mut words = text[keyword_at..].split(|c: char| !expected::is_word(c));
-                if let Some(keyword) = words.next().filter(|w| TOP_KEYWORDS.contains(w)) {
+                if let Some(keyword) = words.next().filter(|w| lexicon::DECLARATIONS.contains(w)) {
                     let name = words
                         .next()
                         .filter(|w| w.starts_with(|c: char| c.is_ascii_lowercase() || c == '_'))
@@ -264,7 +265,7 @@ fn next_top_level(text: &str, from: usize) -> Option<usize> {
     let mut pos = text[from..].find('\n').map(|i| from + i + 1)?;
     loop {
         let line = &text[pos..];
-        if TOP_KEYWORDS.iter().any(|k| {
+        if lexicon::DECLARATIONS.iter().chain(ITEM_MARKS).any(|k| {
             line.starts_with(k)
                 && line[k.len()..]
                     .chars()

@@ -6,6 +6,10 @@
 use std::collections::BTreeSet;
 
 use rollguard::syntax::ast::{ItemKind, StatementKind};
+use rollguard::syntax::lexicon::{
+    self, BUILTIN_FUNCTIONS, CLASS_PROPERTIES, DECLARATIONS, GATE_ACTIONS, GRANTS, PRINCIPAL_KINDS,
+    RULE_ACTIONS, TYPE_NAMES, UNITS, VERDICTS,
+};
 use tower_lsp_server::ls_types::{
     CompletionItem, CompletionItemKind, CompletionTextEdit, TextEdit,
 };
@@ -13,47 +17,13 @@ use tower_lsp_server::ls_types::{
 use crate::db::{self, Db, DefKind, DefRef, Detail, SourceFile};
 use crate::lex::{self, Kind, Tok};
 
-const TOP: &[&str] = &[
-    "use", "signal", "class", "scope", "let", "fn", "policy", "test",
-];
-const STATEMENTS: &[&str] = &[
-    "applies when",
-    "require",
-    "rollback",
-    "halt",
-    "hold",
-    "inconclusive",
-    "approval",
-    "let",
-];
+/// Words a policy statement starts with, besides the actions that start a rule.
+const STATEMENTS: &[&str] = &["applies when", "require"];
+const STATEMENTS_AFTER_RULES: &[&str] = &["approval", "let"];
+/// Reserved words (all of them in `lexicon::RESERVED`) offered in an expression.
 const EXPR_KEYWORDS: &[&str] = &[
     "and", "or", "not", "true", "false", "when", "for", "unless", "else", "in", "is", "touches",
     "within", "over", "class",
-];
-const BUILTINS: &[&str] = &[
-    "baseline", "samples", "age", "delta", "has", "fresh", "max", "min", "avg", "cel",
-];
-const GATE_ACTIONS: &[&str] = &["inconclusive", "hold", "halt"];
-const ACTIONS: &[&str] = &["proceed", "inconclusive", "hold", "halt", "rollback"];
-const GRANTS: &[&str] = &["halt", "rollback", "promote", "override"];
-const PRINCIPALS: &[&str] = &["human", "agent", "service_account", "group"];
-const TYPES: &[&str] = &[
-    "bool",
-    "number",
-    "count",
-    "ratio",
-    "duration",
-    "string",
-    "timestamp",
-    "principal",
-    "class",
-];
-const UNITS: &[(&str, &str)] = &[
-    ("ms", "milliseconds"),
-    ("s", "seconds"),
-    ("m", "minutes"),
-    ("h", "hours"),
-    ("%", "percent: a ratio"),
 ];
 pub const FIELDS: &[(&str, &str)] = &[
     ("id", "string"),
@@ -223,19 +193,16 @@ pub fn completion(db: &dyn Db, file: SourceFile, offset: u32) -> Vec<CompletionI
                 .collect();
         }
         Some("else") => return words(GATE_ACTIONS, CompletionItemKind::ENUM_MEMBER),
-        Some("expect") => return words(ACTIONS, CompletionItemKind::ENUM_MEMBER),
-        Some("of") => return words(PRINCIPALS, CompletionItemKind::ENUM_MEMBER),
+        Some("expect") => return words(VERDICTS, CompletionItemKind::ENUM_MEMBER),
+        Some("of") => return words(PRINCIPAL_KINDS, CompletionItemKind::ENUM_MEMBER),
         Some("is") => {
             let mut out: Vec<CompletionItem> = index
                 .classes
                 .keys()
                 .map(|c| item(c, CompletionItemKind::CLASS, Some("class".into())))
                 .collect();
-            out.extend(words(
-                &["irreversible", "security_fix"],
-                CompletionItemKind::KEYWORD,
-            ));
-            out.extend(words(PRINCIPALS, CompletionItemKind::ENUM_MEMBER));
+            out.extend(words(CLASS_PROPERTIES, CompletionItemKind::KEYWORD));
+            out.extend(words(PRINCIPAL_KINDS, CompletionItemKind::ENUM_MEMBER));
             return out;
         }
         Some("touches") => {
@@ -250,10 +217,10 @@ pub fn completion(db: &dyn Db, file: SourceFile, offset: u32) -> Vec<CompletionI
             return Vec::new();
         }
         Some(":") if matches!(p(2), Some("signal" | "(" | ",")) => {
-            return words(TYPES, CompletionItemKind::TYPE_PARAMETER);
+            return words(TYPE_NAMES, CompletionItemKind::TYPE_PARAMETER);
         }
         Some(">") if p(1) == Some("-") => {
-            return words(TYPES, CompletionItemKind::TYPE_PARAMETER);
+            return words(TYPE_NAMES, CompletionItemKind::TYPE_PARAMETER);
         }
         _ => {}
     }
@@ -269,7 +236,9 @@ pub fn completion(db: &dyn Db, file: SourceFile, offset: u32) -> Vec<CompletionI
                     let owner = k.checked_sub(1).map(|k| prev[k].text(before));
                     return match owner {
                         Some("may") => words(GRANTS, CompletionItemKind::ENUM_MEMBER),
-                        Some("principals") => words(PRINCIPALS, CompletionItemKind::ENUM_MEMBER),
+                        Some("principals") => {
+                            words(PRINCIPAL_KINDS, CompletionItemKind::ENUM_MEMBER)
+                        }
                         Some("touches") => index
                             .tags
                             .keys()
@@ -286,7 +255,7 @@ pub fn completion(db: &dyn Db, file: SourceFile, offset: u32) -> Vec<CompletionI
     }
     // An action word names a new rule.
     if let Some(a) = p(0) {
-        if ["rollback", "halt", "hold", "inconclusive"].contains(&a) {
+        if RULE_ACTIONS.contains(&a) {
             return Vec::new();
         }
     }
@@ -296,21 +265,26 @@ pub fn completion(db: &dyn Db, file: SourceFile, offset: u32) -> Vec<CompletionI
     let at_line_start = before[line_start..start].trim().is_empty();
     let indented = start > line_start;
     match block(before, &prev) {
-        Block::Top if at_line_start && !indented => words(TOP, CompletionItemKind::KEYWORD),
+        Block::Top if at_line_start && !indented => {
+            words(DECLARATIONS, CompletionItemKind::KEYWORD)
+        }
         Block::Top if at_line_start => {
-            let mut out = words(TOP, CompletionItemKind::KEYWORD);
+            let mut out = words(DECLARATIONS, CompletionItemKind::KEYWORD);
             out.extend(expression(db, file, offset as u32, &index));
             out
         }
         Block::Policy if at_line_start => {
             let mut out = words(STATEMENTS, CompletionItemKind::KEYWORD);
+            out.extend(words(RULE_ACTIONS, CompletionItemKind::KEYWORD));
+            out.extend(words(STATEMENTS_AFTER_RULES, CompletionItemKind::KEYWORD));
             out.extend(expression(db, file, offset as u32, &index));
             out
         }
-        Block::Class => words(
-            &["touches", "irreversible", "security_fix"],
-            CompletionItemKind::KEYWORD,
-        ),
+        Block::Class => {
+            let mut out = words(&["touches"], CompletionItemKind::KEYWORD);
+            out.extend(words(CLASS_PROPERTIES, CompletionItemKind::KEYWORD));
+            out
+        }
         Block::Scope => words(&["principals", "may", "in"], CompletionItemKind::KEYWORD),
         Block::Test => words(&["snapshot", "expect", "by"], CompletionItemKind::KEYWORD),
         _ => expression(db, file, offset as u32, &index),
@@ -408,7 +382,7 @@ fn expression(
             out.push(item(name, kind, detail));
         }
     }
-    for b in BUILTINS {
+    for b in BUILTIN_FUNCTIONS {
         out.push(item(
             b,
             CompletionItemKind::FUNCTION,
@@ -416,10 +390,22 @@ fn expression(
         ));
     }
     out.push(item(
-        "deployment",
+        lexicon::DEPLOYMENT,
         CompletionItemKind::MODULE,
         Some("the snapshot's deployment".into()),
     ));
     out.extend(words(EXPR_KEYWORDS, CompletionItemKind::KEYWORD));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expression_keywords_are_reserved() {
+        for w in EXPR_KEYWORDS {
+            assert!(lexicon::is_reserved(w), "`{w}` is not in lexicon::RESERVED");
+        }
+    }
 }

@@ -175,7 +175,7 @@ pub fn rename(
             "`{new_name}` is not a name: names are lowercase letters, digits and `_`, not starting with a digit"
         ));
     }
-    if crate::lex::KEYWORDS.contains(&new_name) {
+    if rollguard::syntax::lexicon::is_reserved(new_name) {
         return Err(format!("`{new_name}` is a reserved word"));
     }
     if let Some(clash) = declared(db, &def, new_name) {

@@ -2,12 +2,13 @@
 //! by what it names (a signal, a fn, a class, a rule ...), marked where it is declared and when
 //! it comes from the standard library.
 
+use rollguard::syntax::lexicon;
 use tower_lsp_server::ls_types::{
     SemanticToken, SemanticTokenModifier, SemanticTokenType, SemanticTokensLegend,
 };
 
 use crate::db::{self, Db, DefKind, SourceFile};
-use crate::lex::{self, Kind, KEYWORDS};
+use crate::lex::{self, Kind};
 use crate::paths::FilePath;
 use crate::resolve::Token;
 
@@ -121,14 +122,16 @@ pub fn highlights(db: &dyn Db, file: SourceFile) -> Vec<Highlight> {
                 Kind::Str => (SemanticTokenType::STRING, 0),
                 Kind::Number { .. } => (SemanticTokenType::NUMBER, 0),
                 Kind::At => (SemanticTokenType::DECORATOR, 0),
-                Kind::Word if KEYWORDS.contains(&word) => (SemanticTokenType::KEYWORD, 0),
-                Kind::Word if ["fresh", "max", "min", "avg", "cel"].contains(&word) => {
+                Kind::Word if lexicon::is_reserved(word) => (SemanticTokenType::KEYWORD, 0),
+                Kind::Word if lexicon::SPECIAL_FUNCTIONS.contains(&word) => {
                     (SemanticTokenType::FUNCTION, DEFAULT_LIBRARY)
                 }
-                Kind::Word if word == "deployment" => {
+                Kind::Word if word == lexicon::DEPLOYMENT => {
                     (SemanticTokenType::VARIABLE, DEFAULT_LIBRARY | READONLY)
                 }
-                Kind::Word if word == "std" => (SemanticTokenType::NAMESPACE, DEFAULT_LIBRARY),
+                Kind::Word if word == lexicon::STD => {
+                    (SemanticTokenType::NAMESPACE, DEFAULT_LIBRARY)
+                }
                 _ => continue,
             }
         };
