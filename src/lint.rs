@@ -25,6 +25,9 @@ pub(crate) mod ungated_evidence;
 pub(crate) mod unsatisfiable_approval;
 pub(crate) mod unused;
 
+#[cfg(test)]
+mod explanation_examples;
+
 /// A lint finding silenced by `@allow(CODE)`; `at` is the annotation.
 #[derive(Clone, Debug)]
 pub struct Allowed {

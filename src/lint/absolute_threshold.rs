@@ -19,6 +19,7 @@ Example:
 
     applies when deployment.environment == "production"
     rollback spike when error_rate > 1%
+    halt drift when delta(error_rate) > 0.5%     // reads the baseline of error_rate
 
 Fix: compare with the production baseline as well: `error_rate > 1% and error_rate > 2 *
 baseline(error_rate)`, or `delta(error_rate) > 0.5%`.
