@@ -1,101 +1,90 @@
 //! Stable diagnostic codes and their long explanations (`rollguard explain CODE`).
 //!
-//! A code, once published, keeps its meaning. This table is the only copy of each explanation;
-//! `tests/data.rs` checks that every code has one and that every code the compiler emits is here.
+//! A code, once published, keeps its meaning. The `codes!` table below lists each code once;
+//! the explanations of the lints (W0002–W0012) live beside their code, as `EXPLANATION` in
+//! their module under `src/lint/`. `tests/data.rs` checks that every code has one and that every code the compiler emits is here.
 
 use crate::diagnostic::Severity;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Code {
-    Syntax,
-    UnknownName,
-    Duplicate,
-    UnitMismatch,
-    TypeMismatch,
-    ArgumentCount,
-    ArgumentType,
-    WindowSignals,
-    UnknownTag,
-    UnknownClass,
-    UnknownPrincipalKind,
-    ApprovalCount,
-    Recursion,
-    TestUndeclaredClass,
-    ActionNotAllowed,
-    UnknownScopeAction,
-    TwoValuedPlacement,
-    UnknownModule,
-    CelSyntax,
-    LocalShadows,
-    BadAnnotation,
-    TestUnknownRule,
-    TestSnapshot,
-    NotImported,
-    UnknownType,
-    WindowNotConstant,
-    RepeatedStatement,
-    UseOfSetFile,
-    LintUngatedEvidence,
-    LintAbsoluteThreshold,
-    LintRollbackIrreversible,
-    LintPrivilegedAutomation,
-    LintUnsatisfiableApproval,
-    LintNoApplies,
-    LintNeverFires,
-    LintShadowedRule,
-    LintUnused,
-    LintExpiredDryRun,
-    LintAbsenceDecides,
+/// Generates `Code`, `ALL` and the lookups from one table: each row is
+/// `Variant = "CODE", "title", explanation;`.
+macro_rules! codes {
+    ($($variant:ident = $code:literal, $title:literal, $explanation:expr;)*) => {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Code {
+            $($variant,)*
+        }
+
+        /// Every code, in order; `explain` and the tests walk this.
+        pub const ALL: &[Code] = &[$(Code::$variant,)*];
+
+        impl Code {
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $code,)*
+                }
+            }
+
+            /// One line: what the code is about.
+            pub fn title(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $title,)*
+                }
+            }
+
+            /// The long explanation: why it is an error, an example, and the fix.
+            pub fn explanation(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $explanation,)*
+                }
+            }
+        }
+    };
 }
 
-/// Every code, in order; `explain` and the tests walk this.
-pub const ALL: &[Code] = &[
-    Code::Syntax,
-    Code::UnknownName,
-    Code::Duplicate,
-    Code::UnitMismatch,
-    Code::TypeMismatch,
-    Code::ArgumentCount,
-    Code::ArgumentType,
-    Code::WindowSignals,
-    Code::UnknownTag,
-    Code::UnknownClass,
-    Code::UnknownPrincipalKind,
-    Code::ApprovalCount,
-    Code::Recursion,
-    Code::TestUndeclaredClass,
-    Code::ActionNotAllowed,
-    Code::UnknownScopeAction,
-    Code::TwoValuedPlacement,
-    Code::UnknownModule,
-    Code::CelSyntax,
-    Code::LocalShadows,
-    Code::BadAnnotation,
-    Code::TestUnknownRule,
-    Code::TestSnapshot,
-    Code::NotImported,
-    Code::UnknownType,
-    Code::WindowNotConstant,
-    Code::RepeatedStatement,
-    Code::UseOfSetFile,
-    Code::LintUngatedEvidence,
-    Code::LintAbsoluteThreshold,
-    Code::LintRollbackIrreversible,
-    Code::LintPrivilegedAutomation,
-    Code::LintUnsatisfiableApproval,
-    Code::LintNoApplies,
-    Code::LintNeverFires,
-    Code::LintShadowedRule,
-    Code::LintUnused,
-    Code::LintExpiredDryRun,
-    Code::LintAbsenceDecides,
-];
+codes! {
+    Syntax = "E0001", "syntax error", E0001;
+    UnknownName = "E0002", "unknown name", E0002;
+    Duplicate = "E0003", "duplicate declaration", E0003;
+    UnitMismatch = "E0004", "values of different units mixed", E0004;
+    TypeMismatch = "E0005", "type mismatch", E0005;
+    ArgumentCount = "E0006", "wrong number of arguments", E0006;
+    ArgumentType = "E0007", "wrong kind of argument", E0007;
+    WindowSignals = "E0008", "a window must read exactly one signal", E0008;
+    UnknownTag = "E0009", "unknown class tag", E0009;
+    UnknownClass = "E0010", "unknown class", E0010;
+    UnknownPrincipalKind = "E0011", "unknown principal kind", E0011;
+    ApprovalCount = "E0012", "approval count below 1", E0012;
+    Recursion = "E0013", "recursive definition", E0013;
+    TestUndeclaredClass = "E0014", "test snapshot names an undeclared class", E0014;
+    ActionNotAllowed = "E0015", "action not allowed here", E0015;
+    UnknownScopeAction = "E0016", "unknown scope action", E0016;
+    TwoValuedPlacement = "E0017", "`fresh` or `has` outside a gate", E0017;
+    UnknownModule = "E0018", "module or file to `use` not found", E0018;
+    CelSyntax = "E0019", "`cel(...)` expression does not parse", E0019;
+    LocalShadows = "E0020", "policy-local `let` shadows a set name", E0020;
+    BadAnnotation = "E0021", "bad annotation", E0021;
+    TestUnknownRule = "E0022", "test expects an unknown rule", E0022;
+    TestSnapshot = "E0023", "test snapshot unreadable or invalid", E0023;
+    NotImported = "E0024", "name not imported in this file", E0024;
+    UnknownType = "E0025", "unknown type", E0025;
+    WindowNotConstant = "E0026", "window length is not a constant duration", E0026;
+    RepeatedStatement = "E0027", "statement given twice", E0027;
+    UseOfSetFile = "W0001", "`use` of a file already in the set", W0001;
+    LintUngatedEvidence = "W0002", "acting on evidence no gate covers", crate::lint::ungated_evidence::EXPLANATION;
+    LintAbsoluteThreshold = "W0003", "absolute threshold without the baseline in production", crate::lint::absolute_threshold::EXPLANATION;
+    LintRollbackIrreversible = "W0004", "rollback rule reachable for an irreversible class", crate::lint::rollback_irreversible::EXPLANATION;
+    LintPrivilegedAutomation = "W0005", "`promote` or `override` granted to automation", crate::lint::privileged_automation::EXPLANATION;
+    LintUnsatisfiableApproval = "W0006", "approval that can never be satisfied", crate::lint::unsatisfiable_approval::EXPLANATION;
+    LintNoApplies = "W0007", "policy without `applies`", crate::lint::no_applies::EXPLANATION;
+    LintNeverFires = "W0008", "rule, approval or policy that can never take effect", crate::lint::never_fires::EXPLANATION;
+    LintShadowedRule = "W0009", "rule shadowed by a gate that always wins", crate::lint::shadowed_rule::EXPLANATION;
+    LintUnused = "W0010", "unused declaration", crate::lint::unused::EXPLANATION;
+    LintExpiredDryRun = "W0011", "dry-run past its `@until` date", crate::lint::expired_dry_run::EXPLANATION;
+    LintAbsenceDecides = "W0012", "missing evidence takes a policy out or fires a rule", crate::lint::absence::EXPLANATION;
+}
 
 impl Code {
-    pub fn as_str(self) -> &'static str {
-        self.entry().0
-    }
-
     pub fn severity(self) -> Severity {
         if self.as_str().starts_with('W') {
             Severity::Warning
@@ -104,87 +93,9 @@ impl Code {
         }
     }
 
-    /// One line: what the code is about.
-    pub fn title(self) -> &'static str {
-        self.entry().1
-    }
-
-    /// The long explanation: why it is an error, an example, and the fix.
-    pub fn explanation(self) -> &'static str {
-        self.entry().2
-    }
-
     pub fn parse(text: &str) -> Option<Code> {
         let wanted = text.trim().to_ascii_uppercase();
         ALL.iter().copied().find(|c| c.as_str() == wanted)
-    }
-
-    fn entry(self) -> (&'static str, &'static str, &'static str) {
-        match self {
-            Code::Syntax => ("E0001", "syntax error", E0001),
-            Code::UnknownName => ("E0002", "unknown name", E0002),
-            Code::Duplicate => ("E0003", "duplicate declaration", E0003),
-            Code::UnitMismatch => ("E0004", "values of different units mixed", E0004),
-            Code::TypeMismatch => ("E0005", "type mismatch", E0005),
-            Code::ArgumentCount => ("E0006", "wrong number of arguments", E0006),
-            Code::ArgumentType => ("E0007", "wrong kind of argument", E0007),
-            Code::WindowSignals => ("E0008", "a window must read exactly one signal", E0008),
-            Code::UnknownTag => ("E0009", "unknown class tag", E0009),
-            Code::UnknownClass => ("E0010", "unknown class", E0010),
-            Code::UnknownPrincipalKind => ("E0011", "unknown principal kind", E0011),
-            Code::ApprovalCount => ("E0012", "approval count below 1", E0012),
-            Code::Recursion => ("E0013", "recursive definition", E0013),
-            Code::TestUndeclaredClass => {
-                ("E0014", "test snapshot names an undeclared class", E0014)
-            }
-            Code::ActionNotAllowed => ("E0015", "action not allowed here", E0015),
-            Code::UnknownScopeAction => ("E0016", "unknown scope action", E0016),
-            Code::TwoValuedPlacement => ("E0017", "`fresh` or `has` outside a gate", E0017),
-            Code::UnknownModule => ("E0018", "module or file to `use` not found", E0018),
-            Code::CelSyntax => ("E0019", "`cel(...)` expression does not parse", E0019),
-            Code::LocalShadows => ("E0020", "policy-local `let` shadows a set name", E0020),
-            Code::BadAnnotation => ("E0021", "bad annotation", E0021),
-            Code::TestUnknownRule => ("E0022", "test expects an unknown rule", E0022),
-            Code::TestSnapshot => ("E0023", "test snapshot unreadable or invalid", E0023),
-            Code::NotImported => ("E0024", "name not imported in this file", E0024),
-            Code::UnknownType => ("E0025", "unknown type", E0025),
-            Code::WindowNotConstant => ("E0026", "window length is not a constant duration", E0026),
-            Code::RepeatedStatement => ("E0027", "statement given twice", E0027),
-            Code::UseOfSetFile => ("W0001", "`use` of a file already in the set", W0001),
-            Code::LintUngatedEvidence => ("W0002", "acting on evidence no gate covers", W0002),
-            Code::LintAbsoluteThreshold => (
-                "W0003",
-                "absolute threshold without the baseline in production",
-                W0003,
-            ),
-            Code::LintRollbackIrreversible => (
-                "W0004",
-                "rollback rule reachable for an irreversible class",
-                W0004,
-            ),
-            Code::LintPrivilegedAutomation => (
-                "W0005",
-                "`promote` or `override` granted to automation",
-                W0005,
-            ),
-            Code::LintUnsatisfiableApproval => {
-                ("W0006", "approval that can never be satisfied", W0006)
-            }
-            Code::LintNoApplies => ("W0007", "policy without `applies`", W0007),
-            Code::LintNeverFires => (
-                "W0008",
-                "rule, approval or policy that can never take effect",
-                W0008,
-            ),
-            Code::LintShadowedRule => ("W0009", "rule shadowed by a gate that always wins", W0009),
-            Code::LintUnused => ("W0010", "unused declaration", W0010),
-            Code::LintExpiredDryRun => ("W0011", "dry-run past its `@until` date", W0011),
-            Code::LintAbsenceDecides => (
-                "W0012",
-                "missing evidence takes a policy out or fires a rule",
-                W0012,
-            ),
-        }
     }
 }
 
@@ -534,182 +445,4 @@ const W0001: &str = r#"A `use` names a file that is already part of the policy s
 Every file of a set already sees the others' declarations, so the `use` does nothing.
 
 Fix: delete the `use`.
-"#;
-
-const W0002: &str = r#"A `rollback` or `halt` rule reads a signal that no evidence gate of its policy covers.
-
-Why it matters: without `require fresh(s) within D` a rule may act on a value observed an hour ago;
-without `require samples(s) >= N` it may act on a ratio computed from three requests. Automated
-rollback on evidence of unknown quality rolls back healthy releases.
-
-Example:
-
-    policy checkout {
-      applies when deployment.service == "checkout"
-      rollback spike when error_rate > 2 * baseline(error_rate)
-    }
-
-Fix: gate the evidence in the policy:
-
-    require fresh(error_rate) within 2m else halt
-    require samples(error_rate) >= 500 else inconclusive
-
-Allow it with `@allow(W0002)` on the rule or policy when the signal's quality is vouched for
-elsewhere.
-"#;
-
-const W0003: &str = r#"In a production policy, a rule compares a signal with a fixed number and never with its baseline.
-
-The rule fires on a signal whose baseline the set reads elsewhere, so the deploy tool reports one.
-A fixed threshold is usually copied from staging or tuned on another service: a service whose
-normal error rate is 1.5% rolls back every release at `error_rate > 1%`.
-
-Example:
-
-    applies when deployment.environment == "production"
-    rollback spike when error_rate > 1%
-
-Fix: compare with the production baseline as well: `error_rate > 1% and error_rate > 2 *
-baseline(error_rate)`, or `delta(error_rate) > 0.5%`.
-"#;
-
-const W0004: &str = r#"A `rollback` rule can fire for a class declared `irreversible` (or `security_fix`).
-
-Checked for rules whose policy or condition talks about classes. The engine never rolls such a
-change back: it turns the rollback into a halt (see the safety overrides). The lint asks the
-author to say so, because a reader of a rollback rule for schema migrations believes the
-migration will be reverted.
-
-Example:
-
-    policy migrations {
-      applies when class is schema_migration
-      rollback errors when error_rate > 5%
-    }
-
-Fix: `halt errors when error_rate > 5%` for irreversible classes, and keep the rollback for the
-others (`applies when not (class is irreversible)`).
-"#;
-
-const W0005: &str = r#"A scope grants `promote` or `override` to an `agent` or a `service_account`.
-
-`promote` lets a rollout go on and `override` acts against the decision (break-glass): both are
-privileged actions, and granting them to an automated identity removes the human boundary. Let
-automation halt and roll back; keep promote and override for humans or groups of humans.
-
-Example:
-
-    scope bots { principals [service_account "deploy-bot"] may [halt, rollback, override] }
-
-Fix: `may [halt, rollback]`, and a separate scope for people:
-`scope oncall { principals [group "sre-oncall"] may [promote, override] }`.
-"#;
-
-const W0006: &str = r#"An approval can never be satisfied.
-
-An approval names one identity (`agent "deploy-bot"`) but needs more than one approval; or it is
-required only when that very identity is the deployment's actor, whose own approval never counts
-(separation of duties). Such an approval holds every deployment it applies to.
-
-Example:
-
-    approval bot_ok requires 2 of service_account "ci"
-
-Fix: require approvals from a group or a kind: `requires 2 of group "release-managers"`.
-"#;
-
-const W0007: &str = r#"A policy has no `applies`, so it judges every deployment of every service and environment.
-
-That is sometimes meant (an organisation-wide rule), but more often an `applies` was forgotten and
-a team's thresholds now decide other teams' rollouts.
-
-Example:
-
-    policy payments { rollback spike when error_rate > 2 * baseline(error_rate) }
-
-Fix: `applies when deployment.service == "payments-api"`; or `@allow(W0007)` on a policy that is
-meant for everything.
-"#;
-
-const W0008: &str = r#"A rule, approval or policy can never take effect.
-
-Its condition is always false once constants are folded (`when false`, `when 1 > 2`, a `let` that
-is always false), a rule's `unless` is always true, or a policy's `applies` is always false. It is
-dead policy that reads as protection.
-
-Example:
-
-    halt never when deployment.cascade_depth > 1 and false
-
-Fix: correct the condition, or delete it.
-"#;
-
-const W0009: &str = r#"A rule never changes the decision, because a gate always wins over it.
-
-Whenever the rule fires, a `require` of its policy fails with an action at least as strong: the
-gate's condition is always false, or is exactly the negation of the rule's condition.
-
-Example:
-
-    require samples(error_rate) >= 100 else hold
-    hold few_samples when samples(error_rate) < 100
-
-Fix: delete the rule (the gate already says it), or give the rule a stronger action.
-"#;
-
-const W0010: &str = r#"A signal, let, fn or class of the set's own files is never used.
-
-Unused declarations mislead readers about what a policy reads. A class counts as used when a
-condition names it, when a `touches` names one of its tags, or when it is `irreversible` or a
-`security_fix` (the safety overrides read those).
-
-Example:
-
-    signal p50: duration = "http.latency.p50"   // no rule reads p50
-
-Fix: delete it, or use it. Allow it with `@allow(W0010)` when the declaration is there for other
-sets that `use` this file.
-"#;
-
-const W0011: &str = r#"A dry-run rule, gate, approval or policy is past the date of its `@until` annotation.
-
-`@mode("dry_run")` trials a threshold without acting on it; `@until("YYYY-MM-DD")` says when the
-trial ends. A trial that outlives its date is a rule nobody decided about. Checked by
-`rollguard check` and `rollguard test` against today's date.
-
-Example:
-
-    @mode("dry_run") @until("2026-10-01")
-    rollback strict when error_rate > 0.5%
-
-Fix: remove `@mode("dry_run")` to let the rule act, or delete it.
-"#;
-
-const W0012: &str = r#"Missing evidence decides: a policy stops applying, or a rule fires, because an input is absent.
-
-Presence tests are two-valued: `has(x)`, `fresh(x) within D`, `"k" in deployment.labels`, and in
-`cel(...)` `'x' in signals` or `has(signals.x)` are simply false when the input is missing. Read
-positively in `applies`, they take the policy out exactly when its evidence is missing, and a set
-that no policy applies to decides `proceed`. Read negated in a rule's `when`, they fire the rule
-because the evidence is missing.
-
-Example:
-
-    policy checkout {
-      applies when has(error_rate)
-      rollback spike when error_rate > 5%
-    }
-
-    rollback silent when cel("!('http.error_rate' in signals)")
-
-Fix: say in `applies` which deployments the policy is for, and demand the evidence with a gate,
-which holds the rollout and never rolls back:
-
-    policy checkout {
-      applies when deployment.service == "checkout-api"
-      require has(error_rate) else halt
-      rollback spike when error_rate > 5%
-    }
-
-Allow it with `@allow(W0012)` on the policy or rule when absence is the intended reading.
 "#;

@@ -13,6 +13,8 @@
 //!
 //! Gates are where presence is meant to be tested (`require has(x) else halt`), so they are not
 //! looked at.
+//!
+//! `EXPLANATION` below is this lint's `rollguard explain W0012` page.
 
 use cel::common::ast::{operators, Expr, IdedExpr};
 
@@ -22,6 +24,36 @@ use crate::ir::{Node, NodeId, Program};
 use crate::Compiled;
 
 use super::Findings;
+
+/// The `rollguard explain W0012` page.
+pub const EXPLANATION: &str = r#"Missing evidence decides: a policy stops applying, or a rule fires, because an input is absent.
+
+Presence tests are two-valued: `has(x)`, `fresh(x) within D`, `"k" in deployment.labels`, and in
+`cel(...)` `'x' in signals` or `has(signals.x)` are simply false when the input is missing. Read
+positively in `applies`, they take the policy out exactly when its evidence is missing, and a set
+that no policy applies to decides `proceed`. Read negated in a rule's `when`, they fire the rule
+because the evidence is missing.
+
+Example:
+
+    policy checkout {
+      applies when has(error_rate)
+      rollback spike when error_rate > 5%
+    }
+
+    rollback silent when cel("!('http.error_rate' in signals)")
+
+Fix: say in `applies` which deployments the policy is for, and demand the evidence with a gate,
+which holds the rollout and never rolls back:
+
+    policy checkout {
+      applies when deployment.service == "checkout-api"
+      require has(error_rate) else halt
+      rollback spike when error_rate > 5%
+    }
+
+Allow it with `@allow(W0012)` on the policy or rule when absence is the intended reading.
+"#;
 
 /// A presence test, how it reads in the source, and whether it is read positively.
 struct Presence {
