@@ -781,21 +781,7 @@ impl<'a> Lower<'a> {
     }
 
     fn deployment(&mut self, e: &ast::Expr, parts: &[PathPart]) -> Lowered {
-        const FIELDS: &[&str] = &[
-            "id",
-            "revision",
-            "service",
-            "environment",
-            "stage",
-            "class",
-            "traffic_percent",
-            "cascade_depth",
-            "emergency",
-            "actor",
-            "approvals",
-            "rollback_target",
-            "labels",
-        ];
+        const FIELDS: &[&str] = &crate::eval::snapshot::DEPLOYMENT_KEYS;
         let unknown = |s: &mut Self, ident: &ast::Ident, candidates: &[&str], prefix: &str| {
             let mut d = Diagnostic::error(
                 Code::UnknownName,

@@ -41,6 +41,20 @@ pub trait Loader {
 /// Reads from the file system.
 pub struct FsLoader;
 
+/// A loader with no files: compiles text alone (the crate's unit tests).
+#[cfg(test)]
+pub(crate) struct NoFiles;
+
+#[cfg(test)]
+impl Loader for NoFiles {
+    fn canonical(&self, _: &Path) -> Option<PathBuf> {
+        None
+    }
+    fn read(&self, _: &Path) -> std::io::Result<String> {
+        Err(std::io::ErrorKind::NotFound.into())
+    }
+}
+
 impl Loader for FsLoader {
     fn canonical(&self, path: &Path) -> Option<PathBuf> {
         std::fs::canonicalize(path).ok()

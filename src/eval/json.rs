@@ -82,7 +82,8 @@ fn render(steps: &[Step]) -> (String, String) {
     (path, key)
 }
 
-fn is_plain(key: &str) -> bool {
+/// A key written `.key` in a path; any other is written `["key"]`.
+pub(crate) fn is_plain(key: &str) -> bool {
     !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 

@@ -830,19 +830,8 @@ fn tally<'a>(dep: &'a super::snapshot::Deployment, pat: &PrincipalPat) -> Tally<
 mod window_tests {
     //! `for D` over a series, as the design page words it, one rule at a time.
 
-    use crate::{compile, Action, Loader, SetFile};
-    use std::path::{Path, PathBuf};
-
-    struct NoFiles;
-
-    impl Loader for NoFiles {
-        fn canonical(&self, _: &Path) -> Option<PathBuf> {
-            None
-        }
-        fn read(&self, _: &Path) -> std::io::Result<String> {
-            Err(std::io::ErrorKind::NotFound.into())
-        }
-    }
+    use crate::check::NoFiles;
+    use crate::{compile, Action, SetFile};
 
     /// The decision of `rollback r when e > 1% for 3m` at 10:05 for the given signal entry.
     fn decide(entry: &str) -> (Action, Vec<String>) {

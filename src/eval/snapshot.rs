@@ -144,13 +144,14 @@ fn present<'v>(obj: &'v Map<String, Value>, key: &str) -> Option<&'v Value> {
 }
 
 pub const ROOT_KEYS: [&str; 4] = ["at", "deployment", "requester", "signals"];
+/// The deployment's keys: the snapshot contract, and the fields `deployment.` may name.
 pub const DEPLOYMENT_KEYS: [&str; 13] = [
     "id",
     "revision",
     "service",
     "environment",
-    "class",
     "stage",
+    "class",
     "traffic_percent",
     "cascade_depth",
     "emergency",
@@ -186,7 +187,7 @@ fn closed(
         Some(s) => format!("did you mean `{s}`?"),
         None => format!("its keys are {}", keys.join(", ")),
     };
-    let at = if k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !k.is_empty() {
+    let at = if super::json::is_plain(k) {
         join(path, k)
     } else {
         format!("{path}[{k:?}]")

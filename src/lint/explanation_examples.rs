@@ -5,21 +5,10 @@
 //! read inside a policy: the example's own, or one around them. Signals the examples read
 //! without declaring them come from a small prelude.
 
-use std::path::{Path, PathBuf};
-
 use crate::codes::ALL;
-use crate::{compile, Loader, SetFile};
+use crate::{compile, SetFile};
 
-struct NoFiles;
-
-impl Loader for NoFiles {
-    fn canonical(&self, _: &Path) -> Option<PathBuf> {
-        None
-    }
-    fn read(&self, _: &Path) -> std::io::Result<String> {
-        Err(std::io::ErrorKind::NotFound.into())
-    }
-}
+use crate::check::NoFiles;
 
 const PRELUDE: &[(&str, &str)] = &[
     (
