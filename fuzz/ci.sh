@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Bounded fuzzing for CI: builds the three targets and runs each for FUZZ_SECONDS (default 60)
-# from the committed seeds. Exits non-zero if a target crashes (panics), times out or runs out
-# of memory; the input is left under fuzz/artifacts/<target>/. See docs/testing.md, "Fuzzing".
+# from seeds that fuzz/seed.sh builds out of the repository's current files, in a temporary
+# directory. Exits non-zero if a target crashes (panics), times out or runs out of memory; the
+# input is left under fuzz/artifacts/<target>/. See docs/testing.md, "Fuzzing".
 #
 # Works on the stable toolchain: cargo-fuzz with `--sanitizer none` passes only -C flags.
 # Needs cargo-fuzz (installed here if missing) and a C++ compiler (libFuzzer is built from the
@@ -23,15 +24,18 @@ cargo fuzz build --sanitizer none
 
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
+echo "== building the seed corpora"
+bash fuzz/seed.sh "$scratch/corpus"
 
 failed=()
 for t in "${TARGETS[@]}"; do
   dict=fuzz/dicts/json.dict
   [ "$t" = policy ] && dict=fuzz/dicts/policy.dict
-  mkdir -p "$scratch/$t" "fuzz/artifacts/$t"
+  mkdir -p "fuzz/artifacts/$t"
   echo "== fuzzing $t for ${SECONDS_PER_TARGET}s"
-  # New inputs go to the scratch directory (first); the committed seeds are only read.
-  if ! cargo fuzz run --sanitizer none "$t" "$scratch/$t" "fuzz/seeds/$t" -- \
+  # libFuzzer adds the inputs it finds to the corpus directory, which is thrown away with the
+  # rest of the scratch directory.
+  if ! cargo fuzz run --sanitizer none "$t" "$scratch/corpus/$t" -- \
       -dict="$dict" -max_total_time="$SECONDS_PER_TARGET" -timeout=30 -rss_limit_mb=2048 \
       -print_final_stats=1 2>"$scratch/$t.log"; then
     failed+=("$t")
@@ -42,8 +46,11 @@ done
 
 cat <<'EOF'
 
-The long campaign (per target; two at a time on two cores):
-  cargo fuzz run --sanitizer none TARGET fuzz/corpus/TARGET fuzz/seeds/TARGET -- \
+The long campaign: seed fuzz/corpus/ (ignored by git; again after the repository's policies or
+snapshots change, which keeps what the corpus has grown), then per target, two at a time on two
+cores:
+  bash fuzz/seed.sh fuzz/corpus
+  cargo fuzz run --sanitizer none TARGET fuzz/corpus/TARGET -- \
     -dict=fuzz/dicts/DICT.dict -max_total_time=1800 -timeout=30 \
     -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1
   (TARGET: policy, snapshot, request; DICT: policy for policy, json otherwise.)

@@ -9,6 +9,7 @@
 use std::fs;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 #[allow(dead_code)]
 #[path = "../fuzz/src/lib.rs"]
@@ -79,26 +80,72 @@ fn every_known_open_input_exists() {
     }
 }
 
-/// The harness itself works outside the fuzzer: a sample of each target's seeds (every 20th)
-/// goes through it without a panic.
+/// The harness itself works outside the fuzzer, and `fuzz/seed.sh` (which `fuzz/ci.sh` runs for
+/// its corpus) still collects the repository's files: it builds the seeds into a scratch
+/// directory, each target gets the files it must (the hostile `tests/bad-input/` ones included),
+/// and a sample of each target's seeds (every 20th) goes through it without a panic.
 #[test]
 fn seeds_sample_passes() {
-    for (target, f) in [
-        ("policy", targets::policy as fn(&[u8])),
-        ("snapshot", targets::snapshot),
-        ("request", targets::request),
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fuzz-seeds");
+    // seed.sh keeps what is already there (a campaign's grown corpus); a seed deleted from the
+    // repository must not linger here.
+    let _ = fs::remove_dir_all(&out);
+    let status = Command::new("bash")
+        .arg(root.join("fuzz/seed.sh"))
+        .arg(&out)
+        .stdout(Stdio::null())
+        .status()
+        .expect("bash runs fuzz/seed.sh");
+    assert!(status.success(), "fuzz/seed.sh failed: {status}");
+    for (target, f, must_have) in [
+        (
+            "policy",
+            targets::policy as fn(&[u8]),
+            [
+                "tests__bad-input__policy-nesting-65.rollguard",
+                "stdlib__std__http.rollguard",
+            ],
+        ),
+        (
+            "snapshot",
+            targets::snapshot,
+            [
+                "tests__bad-input__snapshot-nan.json",
+                "tests__eval__actor_is_agent__snapshot.json",
+            ],
+        ),
+        (
+            "request",
+            targets::request,
+            [
+                "tests__bad-input__snapshot-nan.json",
+                "tests__eval__actor_is_agent__snapshot.json",
+            ],
+        ),
     ] {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fuzz/seeds")
-            .join(target);
+        let dir = out.join(target);
         let mut seeds: Vec<PathBuf> = fs::read_dir(&dir)
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
             .map(|e| e.expect("a directory entry").path())
             .collect();
         seeds.sort();
-        assert!(!seeds.is_empty(), "no seeds in {}", dir.display());
+        for name in must_have {
+            assert!(
+                dir.join(name).is_file(),
+                "fuzz/seed.sh left {name} out of the {target} seeds"
+            );
+        }
+        for path in &seeds {
+            let name = path.file_name().unwrap().to_string_lossy();
+            assert!(
+                !name.ends_with("expected.json") && !name.starts_with("tests__fixtures__"),
+                "{name} is an expected output, not a {target} seed"
+            );
+        }
         for path in seeds.iter().step_by(20) {
             f(&fs::read(path).expect("a seed"));
         }
     }
+    let _ = fs::remove_dir_all(&out);
 }
