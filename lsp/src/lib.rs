@@ -10,7 +10,6 @@
 pub mod db;
 pub mod ide;
 pub mod infer;
-pub mod lex;
 pub mod paths;
 pub mod position;
 pub mod resolve;

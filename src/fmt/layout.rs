@@ -6,7 +6,7 @@
 //! space) or starts a new one, at which indentation. Comments stay between the same two tokens
 //! they stood between; only the whitespace around them changes.
 
-use super::lex::{Kind, Tok};
+use crate::syntax::lex::{Kind, Tok};
 use crate::syntax::lexicon::{self, ACTIONS};
 
 /// A class or scope body goes on one line only if that line stays within this many columns.

@@ -52,7 +52,6 @@
 //!   nothing but whitespace formats to the empty string).
 
 mod layout;
-mod lex;
 
 use std::fmt;
 
@@ -61,8 +60,8 @@ use crate::source::FileId;
 use crate::syntax::ast::{File, ItemKind};
 use crate::syntax::parse::parse_file;
 
+use crate::syntax::lex::{lex, Kind, Tok};
 use layout::{render, Decl, Line, Rendered, MAX_INLINE_WIDTH};
-use lex::{lex, Kind, Tok};
 
 /// Why a file was not formatted.
 #[derive(Clone, Debug)]
@@ -151,7 +150,7 @@ fn lay_out(toks: &[Tok], file: &File) -> Option<String> {
     // Where each declaration starts, from the parser's spans.
     let mut firsts = Vec::with_capacity(file.items.len());
     for item in &file.items {
-        let at = item.span.start as usize;
+        let at = item.span.start;
         let i = toks.binary_search_by_key(&at, |t| t.start).ok()?;
         if firsts.last().is_some_and(|&last| last >= i) {
             return None;

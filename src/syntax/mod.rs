@@ -2,6 +2,7 @@
 
 pub mod ast;
 mod expected;
+pub mod lex;
 pub mod lexicon;
 pub mod parse;
 pub mod print;

@@ -9,7 +9,7 @@
 use rollguard::codes::Code;
 
 use crate::db::{self, Db, FileDiagnostic, SourceFile};
-use crate::lex::{self, Kind};
+use rollguard::syntax::lex::{self, Kind};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Edit {
@@ -70,14 +70,14 @@ pub fn fixes(db: &dyn Db, file: SourceFile, start: u32, end: u32) -> Vec<Fix> {
             literals.retain(|l| seen.insert(*l));
             let bare: Vec<lex::Tok> = lex::lex(&text[d.start as usize..d.end as usize])
                 .into_iter()
-                .filter(|t| t.kind == Kind::Number { unit: 0 })
+                .filter(|t| t.kind == Kind::Number && t.unit().is_empty())
                 .collect();
             let named: Vec<&str> = quoted(&d.message);
             let number = match bare.as_slice() {
                 [one] => Some(*one),
                 many => many
                     .iter()
-                    .find(|t| named.contains(&t.text(&text[d.start as usize..])))
+                    .find(|t| named.contains(&t.text))
                     .copied(),
             };
             if let Some(n) = number {
@@ -87,7 +87,7 @@ pub fn fixes(db: &dyn Db, file: SourceFile, start: u32, end: u32) -> Vec<Fix> {
                         diagnostic: d.clone(),
                         edits: vec![Edit {
                             start: d.start + n.start,
-                            end: d.start + n.end,
+                            end: d.start + n.end(),
                             text: lit.to_string(),
                         }],
                         preferred: i == 0,

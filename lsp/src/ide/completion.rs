@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 
 use rollguard::syntax::ast::{ItemKind, StatementKind};
+use rollguard::syntax::lex::{self, Kind, Tok};
 use rollguard::syntax::lexicon::{
     self, BUILTIN_FUNCTIONS, CLASS_PROPERTIES, DECLARATIONS, GATE_ACTIONS, GRANTS, PRINCIPAL_KINDS,
     RULE_ACTIONS, TYPE_NAMES, UNITS, VERDICTS,
@@ -15,7 +16,6 @@ use tower_lsp_server::ls_types::{
 };
 
 use crate::db::{self, Db, DefKind, DefRef, Detail, SourceFile};
-use crate::lex::{self, Kind, Tok};
 
 /// Words a policy statement starts with, besides the actions that start a rule.
 const STATEMENTS: &[&str] = &["applies when", "require"];
@@ -64,12 +64,11 @@ enum Block {
     Test,
 }
 
-fn block(text: &str, toks: &[Tok]) -> Block {
+fn block(toks: &[Tok]) -> Block {
     let mut stack: Vec<Block> = Vec::new();
     let mut last_top = Block::Top;
     for t in toks {
-        let s = t.text(text);
-        match (t.kind, s) {
+        match (t.kind, t.text) {
             (Kind::Word, "policy") if stack.is_empty() => last_top = Block::Policy,
             (Kind::Word, "class") if stack.is_empty() => last_top = Block::Class,
             (Kind::Word, "scope") if stack.is_empty() => last_top = Block::Scope,
@@ -101,37 +100,33 @@ pub fn completion(db: &dyn Db, file: SourceFile, offset: u32) -> Vec<CompletionI
     let before = &text[..offset];
     let toks = lex::lex(before);
     let last = toks.last().copied();
-    let touching = last.filter(|t| t.end as usize == offset);
+    let touching = last.filter(|t| t.end() as usize == offset);
     if let Some(t) = touching {
-        if matches!(t.kind, Kind::Comment | Kind::Doc | Kind::Str) {
+        if t.is_comment() || matches!(t.kind, Kind::Doc | Kind::Str) {
             return Vec::new();
         }
     }
     // An unterminated `/* ...` before the cursor, and a line comment on this line, also hide it.
     if let Some(t) = last {
-        if t.kind == Kind::Comment
-            && t.text(before).starts_with("/*")
-            && !t.text(before).ends_with("*/")
-        {
+        if t.kind == Kind::BlockComment && !t.text.ends_with("*/") {
             return Vec::new();
         }
     }
     let lines = db::lines(db, file);
 
     // The word or number being typed.
-    let cur = touching.filter(|t| matches!(t.kind, Kind::Word | Kind::Number { .. }));
+    let cur = touching.filter(|t| matches!(t.kind, Kind::Word | Kind::Number));
     let prev: Vec<Tok> = match cur {
         Some(_) => toks[..toks.len() - 1].to_vec(),
         None => toks.clone(),
     };
-    let p =
-        |i: usize| -> Option<&str> { prev.len().checked_sub(i + 1).map(|k| prev[k].text(before)) };
+    let p = |i: usize| -> Option<&str> { prev.len().checked_sub(i + 1).map(|k| prev[k].text) };
 
     // Units right after a number.
     if let Some(t) = cur {
-        if let Kind::Number { unit } = t.kind {
-            let digits = &t.text(before)[..(t.end - t.start) as usize - unit as usize];
-            let range = lines.range(t.start, t.end);
+        if t.kind == Kind::Number {
+            let digits = &t.text[..t.text.len() - t.unit().len()];
+            let range = lines.range(t.start, t.end());
             return UNITS
                 .iter()
                 .map(|(u, what)| {
@@ -158,8 +153,8 @@ pub fn completion(db: &dyn Db, file: SourceFile, offset: u32) -> Vec<CompletionI
     if p(0) == Some(".") {
         let mut path = Vec::new();
         let mut k = prev.len() - 1;
-        while k >= 1 && prev[k].text(before) == "." && prev[k - 1].kind == Kind::Word {
-            path.push(prev[k - 1].text(before));
+        while k >= 1 && prev[k].is(".") && prev[k - 1].kind == Kind::Word {
+            path.push(prev[k - 1].text);
             if k < 2 {
                 break;
             }
@@ -179,7 +174,7 @@ pub fn completion(db: &dyn Db, file: SourceFile, offset: u32) -> Vec<CompletionI
         };
     }
     // `use std::`
-    if p(0) == Some(":") && p(1) == Some(":") && p(2) == Some("std") {
+    if p(0) == Some("::") && p(1) == Some("std") {
         return rollguard::stdlib::MODULES
             .iter()
             .map(|(m, _)| item(m, CompletionItemKind::MODULE, Some(format!("std::{m}"))))
@@ -219,7 +214,7 @@ pub fn completion(db: &dyn Db, file: SourceFile, offset: u32) -> Vec<CompletionI
         Some(":") if matches!(p(2), Some("signal" | "(" | ",")) => {
             return words(TYPE_NAMES, CompletionItemKind::TYPE_PARAMETER);
         }
-        Some(">") if p(1) == Some("-") => {
+        Some("->") => {
             return words(TYPE_NAMES, CompletionItemKind::TYPE_PARAMETER);
         }
         _ => {}
@@ -228,12 +223,12 @@ pub fn completion(db: &dyn Db, file: SourceFile, offset: u32) -> Vec<CompletionI
     if matches!(p(0), Some("[") | Some(",")) {
         let mut depth = 0;
         for t in prev.iter().rev() {
-            match t.text(before) {
+            match t.text {
                 "]" => depth += 1,
                 "[" if depth > 0 => depth -= 1,
                 "[" => {
                     let k = prev.iter().position(|x| x == t).unwrap_or(0);
-                    let owner = k.checked_sub(1).map(|k| prev[k].text(before));
+                    let owner = k.checked_sub(1).map(|k| prev[k].text);
                     return match owner {
                         Some("may") => words(GRANTS, CompletionItemKind::ENUM_MEMBER),
                         Some("principals") => {
@@ -264,7 +259,7 @@ pub fn completion(db: &dyn Db, file: SourceFile, offset: u32) -> Vec<CompletionI
     let line_start = before[..start].rfind('\n').map_or(0, |i| i + 1);
     let at_line_start = before[line_start..start].trim().is_empty();
     let indented = start > line_start;
-    match block(before, &prev) {
+    match block(&prev) {
         Block::Top if at_line_start && !indented => {
             words(DECLARATIONS, CompletionItemKind::KEYWORD)
         }

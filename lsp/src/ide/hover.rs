@@ -2,12 +2,12 @@
 //! scope's grants), and what built-ins, fields, actions and diagnostic codes mean.
 
 use rollguard::syntax::ast::{ItemKind, StatementKind};
+use rollguard::syntax::lex::{self, Kind};
 use rollguard::syntax::print;
 
 use crate::db::{self, Db, DefKind, DefRef, Detail, SourceFile};
 use crate::ide::FileRange;
 use crate::infer::{self, Infer};
-use crate::lex::{self, Kind};
 use crate::paths::FilePath;
 use crate::resolve::Token;
 
@@ -46,14 +46,14 @@ pub fn hover(db: &dyn Db, file: SourceFile, offset: u32) -> Option<HoverText> {
     // Words the AST keeps no name for: `fresh`, `max`, `deployment`, ...
     let tok = lex::lex(text)
         .into_iter()
-        .find(|t| t.start <= offset && offset <= t.end && t.kind == Kind::Word)?;
-    let markdown = builtin(tok.text(text))?.to_string();
+        .find(|t| t.start <= offset && offset <= t.end() && t.kind == Kind::Word)?;
+    let markdown = builtin(tok.text)?.to_string();
     Some(HoverText {
         markdown,
         range: FileRange {
             file,
             start: tok.start,
-            end: tok.end,
+            end: tok.end(),
         },
     })
 }

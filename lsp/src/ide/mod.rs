@@ -163,14 +163,7 @@ pub fn rename(
 ) -> Result<Vec<FileRange>, RenameError> {
     prepare_rename(db, file, offset)?;
     let def = def_at(db, file, offset).expect("prepare_rename found a definition");
-    let valid = new_name
-        .bytes()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == b'_')
-        && new_name
-            .bytes()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_');
-    if !valid {
+    if !rollguard::syntax::lex::is_name(new_name) {
         return Err(format!(
             "`{new_name}` is not a name: names are lowercase letters, digits and `_`, not starting with a digit"
         ));

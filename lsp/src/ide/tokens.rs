@@ -2,13 +2,13 @@
 //! by what it names (a signal, a fn, a class, a rule ...), marked where it is declared and when
 //! it comes from the standard library.
 
+use rollguard::syntax::lex::{self, Kind};
 use rollguard::syntax::lexicon;
 use tower_lsp_server::ls_types::{
     SemanticToken, SemanticTokenModifier, SemanticTokenType, SemanticTokensLegend,
 };
 
 use crate::db::{self, Db, DefKind, SourceFile};
-use crate::lex::{self, Kind};
 use crate::paths::FilePath;
 use crate::resolve::Token;
 
@@ -92,8 +92,8 @@ pub fn highlights(db: &dyn Db, file: SourceFile) -> Vec<Highlight> {
         }
         let occ = occurrences
             .get(next)
-            .filter(|o| o.start == t.start && o.end == t.end);
-        let word = t.text(text);
+            .filter(|o| o.start == t.start && o.end == t.end());
+        let word = t.text;
         let (ty, modifiers) = if let Some(o) = occ {
             let (ty, mut m) = match o.token {
                 Token::Def(k) => def_type(k),
@@ -117,11 +117,15 @@ pub fn highlights(db: &dyn Db, file: SourceFile) -> Vec<Highlight> {
             (ty, m)
         } else {
             match t.kind {
-                Kind::Comment => (SemanticTokenType::COMMENT, 0),
+                Kind::LineComment | Kind::BlockComment => (SemanticTokenType::COMMENT, 0),
                 Kind::Doc => (SemanticTokenType::COMMENT, DOCUMENTATION),
                 Kind::Str => (SemanticTokenType::STRING, 0),
-                Kind::Number { .. } => (SemanticTokenType::NUMBER, 0),
-                Kind::At => (SemanticTokenType::DECORATOR, 0),
+                Kind::Number => (SemanticTokenType::NUMBER, 0),
+                // A date: `@until(2026-01-01)`.
+                Kind::AnnotationWord if word.starts_with(|c: char| c.is_ascii_digit()) => {
+                    (SemanticTokenType::NUMBER, 0)
+                }
+                Kind::Punct if word == "@" => (SemanticTokenType::DECORATOR, 0),
                 Kind::Word if lexicon::is_reserved(word) => (SemanticTokenType::KEYWORD, 0),
                 Kind::Word if lexicon::SPECIAL_FUNCTIONS.contains(&word) => {
                     (SemanticTokenType::FUNCTION, DEFAULT_LIBRARY)
@@ -137,7 +141,7 @@ pub fn highlights(db: &dyn Db, file: SourceFile) -> Vec<Highlight> {
         };
         out.push(Highlight {
             start: t.start,
-            end: t.end,
+            end: t.end(),
             ty,
             modifiers,
         });

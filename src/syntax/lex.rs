@@ -1,19 +1,27 @@
-//! The formatter's lexer: policy text to tokens, comments included.
+//! The token lexer: policy text to tokens, comments included. The formatter lays its tokens
+//! out; the language server colours, completes and hovers on them.
 //!
 //! It follows `grammar/rollguard.pest` token for token, so that printing the tokens back with
-//! other whitespace between them reads as the same program. Each token knows how many line breaks
-//! stood before it, which is how the formatter keeps the author's comments and chosen breaks.
+//! other whitespace between them reads as the same program. It never fails, so it also reads the
+//! half-written text an editor holds while someone types: what no rule accepts is a
+//! [`Kind::Other`] token, an unterminated string ends with its line and an unterminated `/*`
+//! with the text. Each token knows how many line breaks stood before it, which is how the
+//! formatter keeps the author's comments and chosen breaks. Which words are keywords is
+//! [`lexicon`]'s business, not this module's.
+
+use super::lexicon;
 
 /// What a token is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
+pub enum Kind {
     /// A name or keyword: `[a-z_][a-z0-9_]*`.
     Word,
-    /// A number with its unit, if one is written right after it: `5`, `0.5%`, `800ms`.
+    /// A number with its unit, if one is written right after it: `5`, `0.5%`, `800ms`
+    /// ([`Tok::unit`]).
     Number,
     /// A string literal, quotes and escapes as written.
     Str,
-    /// An operator or punctuation.
+    /// An operator or punctuation: `==`, `::`, `@`, `(`, ...
     Punct,
     /// `// ...` up to the end of the line.
     LineComment,
@@ -27,28 +35,56 @@ pub(crate) enum Kind {
     Other,
 }
 
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Tok<'a> {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tok<'a> {
     pub kind: Kind,
     pub text: &'a str,
-    /// Byte offset of the token in the source.
-    pub start: usize,
+    /// Byte offset of the token in the source, as in a [`Span`](crate::source::Span).
+    pub start: u32,
     /// Line breaks in the whitespace between the previous token and this one.
     pub breaks: usize,
 }
 
-impl Tok<'_> {
+impl<'a> Tok<'a> {
+    /// Byte offset just past the token.
+    pub fn end(&self) -> u32 {
+        self.start + self.text.len() as u32
+    }
+
     pub fn is_comment(&self) -> bool {
         matches!(self.kind, Kind::LineComment | Kind::BlockComment)
     }
 
+    /// True for a word or punctuation written exactly `text` (not inside a string or comment).
     pub fn is(&self, text: &str) -> bool {
-        !self.is_comment() && self.kind != Kind::Str && self.text == text
+        !self.is_comment() && !matches!(self.kind, Kind::Str | Kind::Doc) && self.text == text
+    }
+
+    /// The unit written at the end of a number (`ms` of `800ms`), empty for a bare number or
+    /// any other token.
+    pub fn unit(&self) -> &'a str {
+        if self.kind != Kind::Number {
+            return "";
+        }
+        let digits = self
+            .text
+            .bytes()
+            .take_while(|c| c.is_ascii_digit() || *c == b'.')
+            .count();
+        &self.text[digits..]
     }
 }
 
 fn ident_char(c: u8) -> bool {
     c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_'
+}
+
+/// True when `s` is one whole name token: what a declaration may be called (if not reserved).
+pub fn is_name(s: &str) -> bool {
+    s.bytes()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == b'_')
+        && s.bytes().all(ident_char)
 }
 
 fn annotation_char(c: u8) -> bool {
@@ -59,7 +95,7 @@ const PUNCT2: &[&str] = &["==", "!=", "<=", ">=", "&&", "||", "->", "::"];
 const PUNCT1: &[u8] = b"+-*/%<>=!?:()[]{},.@";
 
 /// Splits `text` into tokens. Never fails: what no rule accepts becomes a [`Kind::Other`] token.
-pub(crate) fn lex(text: &str) -> Vec<Tok<'_>> {
+pub fn lex(text: &str) -> Vec<Tok<'_>> {
     let bytes = text.as_bytes();
     let mut toks: Vec<Tok> = Vec::new();
     let mut i = 0;
@@ -136,7 +172,7 @@ pub(crate) fn lex(text: &str) -> Vec<Tok<'_>> {
         toks.push(Tok {
             kind,
             text: &text[start..i],
-            start,
+            start: start as u32,
             breaks,
         });
         breaks = 0;
@@ -144,19 +180,21 @@ pub(crate) fn lex(text: &str) -> Vec<Tok<'_>> {
     toks
 }
 
-/// The length of the unit written right after a number, as `quantity` reads it: `%`, or `ms`,
-/// `s`, `m`, `h` not followed by a name character. The choice is ordered and does not
-/// backtrack: in `5msx`, `ms` is tried, refused, and no unit is read.
+/// The length of the unit written right after a number, as `quantity` reads it: one of
+/// [`lexicon::UNITS`], tried in its order, and a letter unit only when no name character follows.
+/// The choice is ordered and does not backtrack: in `5msx`, `ms` is tried, refused, and no unit is
+/// read.
 fn unit_len(rest: &[u8]) -> usize {
-    let len = match rest.first() {
-        Some(b'%') => return 1,
-        Some(b'm') if rest.get(1) == Some(&b's') => 2,
-        Some(b's' | b'm' | b'h') => 1,
-        _ => return 0,
+    let Some((unit, _)) = lexicon::UNITS
+        .iter()
+        .find(|(u, _)| rest.starts_with(u.as_bytes()))
+    else {
+        return 0;
     };
-    match rest.get(len) {
-        Some(&c) if ident_char(c) => 0,
-        _ => len,
+    let letters = unit.as_bytes()[0].is_ascii_lowercase();
+    match rest.get(unit.len()) {
+        Some(&c) if letters && ident_char(c) => 0,
+        _ => unit.len(),
     }
 }
 
@@ -227,5 +265,39 @@ mod tests {
                 (Kind::Word, "y"),
             ]
         );
+    }
+
+    #[test]
+    fn units_and_ends() {
+        let toks = lex("800ms 5% 1.5h 7 x");
+        let units: Vec<&str> = toks.iter().map(Tok::unit).collect();
+        assert_eq!(units, ["ms", "%", "h", "", ""]);
+        assert_eq!((toks[1].start, toks[1].end()), (6, 8));
+    }
+
+    #[test]
+    fn half_written_text() {
+        // What an editor holds while someone types: an unterminated string ends with its line,
+        // an unterminated block comment with the text.
+        assert_eq!(
+            kinds("x == \"ab\ny /* c"),
+            vec![
+                (Kind::Word, "x"),
+                (Kind::Punct, "=="),
+                (Kind::Str, "\"ab"),
+                (Kind::Word, "y"),
+                (Kind::BlockComment, "/* c"),
+            ]
+        );
+        assert_eq!(
+            kinds("std::"),
+            vec![(Kind::Word, "std"), (Kind::Punct, "::")]
+        );
+    }
+
+    #[test]
+    fn names() {
+        assert!(is_name("error_rate") && is_name("_x1"));
+        assert!(!is_name("") && !is_name("1x") && !is_name("Ab") && !is_name("a-b"));
     }
 }
