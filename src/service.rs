@@ -1,10 +1,17 @@
-//! What the HTTP service does with a request body before and around evaluation, as plain
-//! functions: the depth limit, parsing, binding the requester to the caller's identity. The
-//! service (`rollguard serve`) and the fuzz target call the same code.
+//! The decision service. What it does with a request body before and around evaluation, as
+//! plain functions: the depth limit, parsing, binding the requester to the caller's identity;
+//! the service's router and the fuzz target call the same code. With the `serve` feature,
+//! [`Router`] answers the service's HTTP requests (`router.rs`); `rollguard serve` puts it
+//! behind its accept loop.
 
 use serde_json::Value;
 
 use crate::{Decision, Engine};
+
+#[cfg(feature = "serve")]
+mod router;
+#[cfg(feature = "serve")]
+pub use router::{BothLengths, Config, ReloadError, Request, Response, Router};
 
 /// A request refused before or during evaluation: the HTTP status and the JSON path at fault.
 #[derive(Clone, Debug, PartialEq, Eq)]

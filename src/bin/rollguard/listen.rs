@@ -17,13 +17,12 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use rollguard::service::{BothLengths, Router};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tower::ServiceExt;
 
 /// Descriptors left for everything that is not a connection: the listener, the runtime, the
 /// decision log, policy files being read.
@@ -81,12 +80,6 @@ struct Conn {
     both_lengths: AtomicBool,
     close: tokio::sync::Notify,
 }
-
-/// Put on a request whose head declared both `Content-Length` and `Transfer-Encoding`. hyper
-/// reads such a request as chunked and drops `Content-Length` before the service sees it (RFC
-/// 9112, 6.3), so the head is looked at as it arrives to let the service refuse it instead.
-#[derive(Clone, Copy, Debug)]
-pub struct BothLengths;
 
 /// Looks for the two framing headers in a request head as its bytes arrive; stops at the blank
 /// line that ends the head, so a body is never scanned.
@@ -348,7 +341,7 @@ async fn connection(
             let busy = Busy::new(conn.clone(), table.clone());
             let router = router.clone();
             async move {
-                let response = router.oneshot(request).await;
+                let response = router.serve(request).await;
                 drop(busy);
                 response
             }
