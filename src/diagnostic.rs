@@ -7,7 +7,8 @@
 use std::fmt;
 
 use crate::codes::Code;
-use crate::source::{Sources, Span};
+use crate::source::{FileId, SourceFile, Sources, Span};
+use crate::syntax::lex::{self, Kind};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -22,6 +23,22 @@ pub struct Label {
     pub text: String,
 }
 
+/// A mechanical fix: replace the text at `span` with `replacement`. An empty span inserts, an
+/// empty replacement deletes. Tools apply it without reading the message: the CLI prints it, the
+/// JSON and SARIF outputs carry it, the language server offers it as a quick fix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Suggestion {
+    pub span: Span,
+    pub replacement: String,
+    /// What applying it does, in a few words, lowercase: "replace with `error_rate`".
+    pub title: String,
+    /// True when it is certainly what was meant and applying it alone removes the diagnostic
+    /// without introducing another, so an editor may apply it unasked (a typo with one close
+    /// name, a unit the message names). False when it is one guess among several (`2m` or
+    /// `2s`) or changes what the policy does.
+    pub safe: bool,
+}
+
 #[derive(Clone, Debug)]
 pub struct Diagnostic {
     pub code: Code,
@@ -34,6 +51,8 @@ pub struct Diagnostic {
     /// Further places involved (the first declaration of a duplicate, the cycle of a recursion).
     pub labels: Vec<Label>,
     pub help: Option<String>,
+    /// Fixes a tool may apply, the most likely first.
+    pub suggestions: Vec<Suggestion>,
 }
 
 impl Diagnostic {
@@ -46,6 +65,7 @@ impl Diagnostic {
             label: String::new(),
             labels: Vec::new(),
             help: None,
+            suggestions: Vec::new(),
         }
     }
 
@@ -64,6 +84,87 @@ impl Diagnostic {
 
     pub fn help(mut self, text: impl Into<String>) -> Diagnostic {
         self.help = Some(text.into());
+        self
+    }
+
+    /// Adds a fix that is safe to apply unasked (see [`Suggestion::safe`]).
+    pub fn suggest(
+        self,
+        span: Span,
+        replacement: impl Into<String>,
+        title: impl Into<String>,
+    ) -> Diagnostic {
+        self.suggestion(span, replacement.into(), title.into(), true)
+    }
+
+    /// Adds a fix someone should choose: one of several, or one that changes meaning.
+    pub fn suggest_maybe(
+        self,
+        span: Span,
+        replacement: impl Into<String>,
+        title: impl Into<String>,
+    ) -> Diagnostic {
+        self.suggestion(span, replacement.into(), title.into(), false)
+    }
+
+    /// The fix of a "did you mean": the mistyped word at `span` becomes `word`.
+    pub fn replace_with(self, span: Span, word: &str) -> Diagnostic {
+        self.suggest(span, word, format!("replace with `{word}`"))
+    }
+
+    /// The fixes of a bare number where a unit is wanted: the number at `span` (when it is a
+    /// literal the author can see) becomes each of `literals`. The first, the one the message
+    /// names, is safe; the others are alternatives to choose from.
+    pub fn units(self, span: Option<Span>, literals: &[impl AsRef<str>]) -> Diagnostic {
+        let Some(span) = span else {
+            return self;
+        };
+        literals.iter().enumerate().fold(self, |d, (i, l)| {
+            let l = l.as_ref();
+            d.suggestion(span, l.to_string(), format!("write `{l}`"), i == 0)
+        })
+    }
+
+    /// The fix of a name a standard module declares: `use std::MODULE` on a line of its own,
+    /// after the file's last `use` or else before its first declaration.
+    pub fn add_use(self, file: &SourceFile, id: FileId, module: &str) -> Diagnostic {
+        let at = use_insertion_point(&file.text) as usize;
+        // A last line without its line break gets one before the new line.
+        let newline = if at > 0 && !file.text[..at].ends_with('\n') {
+            "\n"
+        } else {
+            ""
+        };
+        self.suggest(
+            Span::new(id, at, at),
+            format!("{newline}use std::{module}\n"),
+            format!("add `use std::{module}`"),
+        )
+    }
+
+    /// The fix of a declaration that does nothing: its lines (`span` through the end of its
+    /// last line) go.
+    pub fn delete_lines(
+        self,
+        file: &SourceFile,
+        span: Span,
+        title: impl Into<String>,
+    ) -> Diagnostic {
+        let text = &file.text;
+        let start = text[..span.start as usize].rfind('\n').map_or(0, |i| i + 1);
+        let end = text[span.end as usize..]
+            .find('\n')
+            .map_or(text.len(), |i| span.end as usize + i + 1);
+        self.suggest(Span::new(span.file, start, end), "", title)
+    }
+
+    fn suggestion(mut self, span: Span, replacement: String, title: String, safe: bool) -> Self {
+        self.suggestions.push(Suggestion {
+            span,
+            replacement,
+            title,
+            safe,
+        });
         self
     }
 
@@ -153,6 +254,9 @@ impl miette::Diagnostic for Report<'_> {
     fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
         // miette prints "help: " before this; places in other files follow as notes.
         let mut lines: Vec<String> = self.diag.help.iter().cloned().collect();
+        for s in &self.diag.suggestions {
+            lines.push(suggestion_text(self.sources, s));
+        }
         for l in &self.diag.labels {
             if l.span.file != self.diag.span.file {
                 lines.push(format!(
@@ -214,6 +318,61 @@ impl miette::SourceCode for Report<'_> {
             inner.line_count(),
         )))
     }
+}
+
+/// A fix as the human output shows it, in the manner of rustc: what it does, then the line
+/// as it reads with the fix applied (for a fix within one line), with its number.
+fn suggestion_text(sources: &Sources, s: &Suggestion) -> String {
+    let file = sources.get(s.span.file);
+    let text = &file.text;
+    let (start, end) = (s.span.start as usize, s.span.end as usize);
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[end..].find('\n').map_or(text.len(), |i| end + i);
+    let fixed = format!(
+        "{}{}{}",
+        &text[line_start..start],
+        s.replacement,
+        &text[end..line_end]
+    );
+    let head = format!("help: {}", s.title);
+    if text[start..end].contains('\n') || fixed.contains('\n') || fixed.trim().is_empty() {
+        return head;
+    }
+    let (line, _) = file.line_col(s.span.start);
+    format!("{head}\n  {line} │ {}", fixed.trim_end())
+}
+
+/// Where a new `use` line goes: the start of the line after the last top-level `use`, or else
+/// the start of the line of the first declaration (its doc comment or annotation included).
+fn use_insertion_point(text: &str) -> u32 {
+    let line_start = |at: u32| text[..at as usize].rfind('\n').map_or(0, |i| i as u32 + 1);
+    let mut depth = 0usize;
+    let mut first = None;
+    let mut after_use = None;
+    let toks = lex::lex(text);
+    for (i, t) in toks.iter().enumerate() {
+        if t.is_comment() {
+            continue;
+        }
+        // A declaration starts at a line break outside braces.
+        if depth == 0 && (i == 0 || t.breaks > 0) {
+            first.get_or_insert(line_start(t.start));
+            if t.is("use") {
+                let end = toks[i..]
+                    .iter()
+                    .skip(1)
+                    .find(|n| n.breaks > 0)
+                    .map_or(text.len() as u32, |n| line_start(n.start));
+                after_use = Some(end);
+            }
+        }
+        match t.kind {
+            Kind::Punct if t.is("{") => depth += 1,
+            Kind::Punct if t.is("}") => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    after_use.or(first).unwrap_or(0)
 }
 
 /// The closest name to `wanted` among `candidates`, for "did you mean".

@@ -43,6 +43,20 @@ pub struct LabelRecord {
     pub text: String,
 }
 
+/// A fix, as `check --format json` prints it: the text at the place becomes `replacement`.
+#[derive(Clone, Debug, Serialize)]
+pub struct SuggestionRecord {
+    #[serde(flatten)]
+    pub place: Place,
+    /// Byte offsets of the replaced text in the file, for tools that edit bytes.
+    pub start: u32,
+    pub end: u32,
+    pub replacement: String,
+    pub title: String,
+    /// Safe to apply without asking (see [`crate::diagnostic::Suggestion::safe`]).
+    pub safe: bool,
+}
+
 /// One diagnostic, as `check --format json` prints it.
 #[derive(Clone, Debug, Serialize)]
 pub struct Record {
@@ -53,6 +67,8 @@ pub struct Record {
     pub message: String,
     pub labels: Vec<LabelRecord>,
     pub help: Option<String>,
+    /// Mechanical fixes, the most likely first; empty when there is none.
+    pub suggestions: Vec<SuggestionRecord>,
     /// Where an `@allow(CODE)` silenced this finding; `null` when it stands.
     pub allowed_by: Option<Place>,
 }
@@ -74,6 +90,18 @@ impl Record {
             message: d.message.clone(),
             labels,
             help: d.help.clone(),
+            suggestions: d
+                .suggestions
+                .iter()
+                .map(|s| SuggestionRecord {
+                    place: Place::of(sources, s.span),
+                    start: s.span.start,
+                    end: s.span.end,
+                    replacement: s.replacement.clone(),
+                    title: s.title.clone(),
+                    safe: s.safe,
+                })
+                .collect(),
             allowed_by: allowed_by.map(|s| Place::of(sources, s)),
         }
     }
@@ -159,6 +187,9 @@ pub fn to_sarif(records: &[Record]) -> String {
                     .map(|(i, l)| location(&l.place, Some((i + 1, &l.text))))
                     .collect::<Vec<_>>(),
             });
+            if !r.suggestions.is_empty() {
+                result["fixes"] = r.suggestions.iter().map(fix).collect();
+            }
             if let Some(by) = &r.allowed_by {
                 result["suppressions"] = json!([{
                     "kind": "inSource",
@@ -190,6 +221,26 @@ fn level(s: Severity) -> &'static str {
         Severity::Error => "error",
         Severity::Warning => "warning",
     }
+}
+
+/// A SARIF `fix`: one artifact change with one replacement, its region in lines and columns
+/// (counted as the run's `columnKind` says). An insertion is an empty region.
+fn fix(s: &SuggestionRecord) -> serde_json::Value {
+    json!({
+        "description": {"text": s.title},
+        "artifactChanges": [{
+            "artifactLocation": {"uri": s.place.file.replace('\\', "/")},
+            "replacements": [{
+                "deletedRegion": {
+                    "startLine": s.place.line,
+                    "startColumn": s.place.column,
+                    "endLine": s.place.end_line,
+                    "endColumn": s.place.end_column,
+                },
+                "insertedContent": {"text": s.replacement},
+            }],
+        }],
+    })
 }
 
 fn location(p: &Place, label: Option<(usize, &str)>) -> serde_json::Value {

@@ -272,6 +272,7 @@ impl Report {
                 help: Some(
                     "fix the policy, or the test's expectation if the policy is right".into(),
                 ),
+                suggestions: Vec::new(),
                 allowed_by: None,
             });
         }

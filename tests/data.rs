@@ -5,6 +5,9 @@
 //! - `tests/eval/NAME/`: policy files and `snapshot.json`; the decision JSON in
 //!   `expected.json`, or the snapshot error in `expected.err`.
 //!
+//!   Each safe suggestion of a UI case's diagnostics, applied alone, must remove its diagnostic
+//!   and bring no new one (`suggestions::NAME`).
+//!
 //! Run `cargo test --test data -- --bless` (or set `ROLLGUARD_BLESS=1`) to write the expected
 //! files from the current output; review the diff before committing.
 
@@ -89,6 +92,60 @@ fn ui_case(case: PathBuf, expected: PathBuf, base: PathBuf) -> Result<(), Failed
         out.push_str("(no diagnostics)\n");
     }
     expect_file(&expected, &out)
+}
+
+/// The diagnostics of a set as comparable keys: code, message (spans move when text is
+/// inserted or deleted before them) and whether it is an error.
+type Key = (String, String, bool);
+
+fn diagnostic_keys(files: &[SetFile]) -> (rollguard::Compilation, Vec<Key>) {
+    let mut c = compile(files, &FsLoader);
+    c.check_test_snapshots(&FsLoader);
+    c.lint(chrono::NaiveDate::from_ymd_opt(2026, 11, 23));
+    let keys = c
+        .diagnostics
+        .iter()
+        .map(|d| (d.code.as_str().to_string(), d.message.clone(), d.is_error()))
+        .collect();
+    (c, keys)
+}
+
+/// Applies each safe suggestion of the case alone and compiles again: the diagnostic it fixes
+/// is gone, and every error left was there before (the fix reveals no new error). Warnings
+/// may appear: lints run only once a set has no errors.
+fn suggestions_case(case: PathBuf, base: PathBuf) -> Result<(), Failed> {
+    let files = set_files(&case, &base);
+    let (c, before) = diagnostic_keys(&files);
+    let mut problems = Vec::new();
+    for (d, key) in c.diagnostics.iter().zip(&before) {
+        for s in d.suggestions.iter().filter(|s| s.safe) {
+            let name = &c.sources.get(s.span.file).name;
+            // A fix in a module the set `use`s edits a file this harness does not rewrite.
+            let Some(i) = files.iter().position(|f| &f.name == name) else {
+                continue;
+            };
+            let mut fixed = files.clone();
+            fixed[i].text.replace_range(s.span.range(), &s.replacement);
+            let (_, after) = diagnostic_keys(&fixed);
+            let count = |keys: &[Key], k: &Key| keys.iter().filter(|x| *x == k).count();
+            if count(&after, key) >= count(&before, key) {
+                problems.push(format!("`{}` did not remove {} {}", s.title, key.0, key.1));
+            }
+            for k in after.iter().filter(|k| k.2) {
+                if count(&after, k) > count(&before, k) {
+                    problems.push(format!(
+                        "`{}` for {} brought {} {}",
+                        s.title, key.0, k.0, k.1
+                    ));
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n").into())
+    }
 }
 
 fn eval_case(case: PathBuf, base: PathBuf) -> Result<(), Failed> {
@@ -177,6 +234,104 @@ fn validate_sarif(text: &str) -> Result<(), Failed> {
     }
 }
 
+/// SARIF `fixes` (SARIF 2.1.0 §3.55): each result's fixes mirror its suggestions, with a
+/// description, one artifact change naming the file, and a replacement whose `deletedRegion`
+/// (lines and code-point columns, 1-based, end exclusive) covers exactly the suggestion's bytes
+/// and whose `insertedContent.text` is its replacement.
+fn sarif_fixes_trial() -> Trial {
+    Trial::test("formats::sarif_fixes_replace_the_suggested_text", || {
+        let base = root().join("formats");
+        let case = base.join("errors");
+        let files = set_files(&case, &base);
+        let c = compile(&files, &FsLoader);
+        let records = report::records(&c);
+        let sarif: serde_json::Value =
+            serde_json::from_str(&report::to_sarif(&records)).map_err(|e| e.to_string())?;
+        let results = sarif["runs"][0]["results"].as_array().ok_or("no results")?;
+        let mut seen = 0;
+        for (r, rec) in results.iter().zip(&records) {
+            let fixes = r["fixes"].as_array().map_or(&[][..], |f| f.as_slice());
+            if fixes.len() != rec.suggestions.len() {
+                return Err(format!(
+                    "{}: {} fixes for {} suggestions",
+                    rec.code,
+                    fixes.len(),
+                    rec.suggestions.len()
+                )
+                .into());
+            }
+            for (f, s) in fixes.iter().zip(&rec.suggestions) {
+                seen += 1;
+                if f["description"]["text"] != s.title.as_str() {
+                    return Err(format!(
+                        "fix description {} is not {:?}",
+                        f["description"], s.title
+                    )
+                    .into());
+                }
+                let changes = f["artifactChanges"]
+                    .as_array()
+                    .ok_or("no artifactChanges")?;
+                let [change] = changes.as_slice() else {
+                    return Err("one artifact change expected".into());
+                };
+                let uri = change["artifactLocation"]["uri"].as_str().ok_or("no uri")?;
+                let text = &files
+                    .iter()
+                    .find(|f| f.name == uri)
+                    .ok_or("uri names no file")?
+                    .text;
+                let [rep] = change["replacements"]
+                    .as_array()
+                    .ok_or("no replacements")?
+                    .as_slice()
+                else {
+                    return Err("one replacement expected".into());
+                };
+                let region = &rep["deletedRegion"];
+                let offset = |line: &serde_json::Value, col: &serde_json::Value| -> Option<usize> {
+                    let (line, col) = (line.as_u64()? as usize, col.as_u64()? as usize);
+                    let start: usize = text
+                        .split_inclusive('\n')
+                        .take(line - 1)
+                        .map(str::len)
+                        .sum();
+                    Some(
+                        start
+                            + text[start..]
+                                .chars()
+                                .take(col - 1)
+                                .map(char::len_utf8)
+                                .sum::<usize>(),
+                    )
+                };
+                let start = offset(&region["startLine"], &region["startColumn"])
+                    .ok_or("bad region start")?;
+                let end =
+                    offset(&region["endLine"], &region["endColumn"]).ok_or("bad region end")?;
+                if (start, end) != (s.start as usize, s.end as usize) {
+                    return Err(format!(
+                        "region {region} is bytes {start}..{end}, not {}..{}",
+                        s.start, s.end
+                    )
+                    .into());
+                }
+                if rep["insertedContent"]["text"] != s.replacement.as_str() {
+                    return Err(format!(
+                        "insertedContent {} is not {:?}",
+                        rep["insertedContent"], s.replacement
+                    )
+                    .into());
+                }
+            }
+        }
+        if seen == 0 {
+            return Err("tests/formats/errors has no suggestion to check".into());
+        }
+        Ok(())
+    })
+}
+
 fn formats_trials() -> Vec<Trial> {
     let base = root().join("formats");
     let mut entries: Vec<PathBuf> = fs::read_dir(&base)
@@ -211,15 +366,20 @@ fn ui_trials() -> Vec<Trial> {
         .into_iter()
         .filter(|p| p.is_dir() || p.extension().is_some_and(|x| x == "rollguard"))
         .filter(|p| p.file_name().is_none_or(|n| n != "fixtures"))
-        .map(|case| {
+        .flat_map(|case| {
             let stem = case
                 .file_stem()
                 .expect("case name")
                 .to_string_lossy()
                 .to_string();
             let expected = base.join(format!("{stem}.stderr"));
-            let b = base.clone();
-            Trial::test(format!("ui::{stem}"), move || ui_case(case, expected, b))
+            let (b, b2, case2) = (base.clone(), base.clone(), case.clone());
+            [
+                Trial::test(format!("ui::{stem}"), move || ui_case(case, expected, b)),
+                Trial::test(format!("suggestions::{stem}"), move || {
+                    suggestions_case(case2, b2)
+                }),
+            ]
         })
         .collect()
 }
@@ -291,5 +451,6 @@ fn main() {
         }
     }));
     trials.push(codes_trial());
+    trials.push(sarif_fixes_trial());
     libtest_mimic::run(&args, trials).exit();
 }

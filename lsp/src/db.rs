@@ -829,6 +829,19 @@ pub struct FileDiagnostic {
     pub start: u32,
     pub end: u32,
     pub related: Vec<Related>,
+    /// The library's fixes, each in the document it edits.
+    pub suggestions: Vec<FileSuggestion>,
+}
+
+/// A [`rollguard::diagnostic::Suggestion`] with its document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileSuggestion {
+    pub file: SourceFile,
+    pub start: u32,
+    pub end: u32,
+    pub replacement: String,
+    pub title: String,
+    pub safe: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -919,6 +932,20 @@ pub fn check_set(db: &dyn Db, set: PolicySet) -> Arc<SetCheck> {
             start: d.span.start,
             end: d.span.end,
             related: Vec::new(),
+            suggestions: d
+                .suggestions
+                .iter()
+                .filter_map(|s| {
+                    Some(FileSuggestion {
+                        file: doc(s.span.file)?,
+                        start: s.span.start,
+                        end: s.span.end,
+                        replacement: s.replacement.clone(),
+                        title: s.title.clone(),
+                        safe: s.safe,
+                    })
+                })
+                .collect(),
         };
         if in_set(primary) {
             fd.related = related;

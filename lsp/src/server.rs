@@ -675,31 +675,33 @@ impl<P: Publisher> LanguageServer for Backend<P> {
         let Some(file) = s.file(&params.text_document.uri) else {
             return Ok(None);
         };
-        let Some(uri) = s.uri(file) else {
-            return Ok(None);
-        };
         let lines = s.lines(file);
         let start = lines.offset(params.range.start);
         let end = lines.offset(params.range.end);
         let actions = ide::actions::fixes(&s.db, file, start, end)
             .into_iter()
-            .map(|fix| {
-                let edits = fix
-                    .edits
-                    .iter()
-                    .map(|e| TextEdit::new(lines.range(e.start, e.end), e.text.clone()))
-                    .collect();
-                CodeActionOrCommand::CodeAction(CodeAction {
+            .filter_map(|fix| {
+                // Each edit in its own document's positions.
+                let mut changes: HashMap<_, Vec<TextEdit>> = HashMap::new();
+                for e in &fix.edits {
+                    let uri = s.uri(e.file)?;
+                    let range = s.lines(e.file).range(e.start, e.end);
+                    changes
+                        .entry(uri)
+                        .or_default()
+                        .push(TextEdit::new(range, e.text.clone()));
+                }
+                Some(CodeActionOrCommand::CodeAction(CodeAction {
                     title: fix.title,
                     kind: Some(CodeActionKind::QUICKFIX),
                     diagnostics: Some(vec![s.diagnostic(file, &fix.diagnostic)]),
                     edit: Some(WorkspaceEdit {
-                        changes: Some(HashMap::from([(uri.clone(), edits)])),
+                        changes: Some(changes),
                         ..Default::default()
                     }),
                     is_preferred: Some(fix.preferred),
                     ..Default::default()
-                })
+                }))
             })
             .collect();
         Ok(Some(actions))

@@ -609,7 +609,9 @@ async fn quick_fix_adds_the_missing_unit() {
     let actions = s.code_actions(p, range_of(text, "p99 > 800")).await;
     let titles: Vec<&str> = actions.iter().map(|a| a.title.as_str()).collect();
     assert_eq!(titles, ["Write `800ms`", "Write `800s`"]);
+    // The unit the message names is safe to apply; the other is a choice.
     assert_eq!(actions[0].is_preferred, Some(true));
+    assert_eq!(actions[1].is_preferred, Some(false));
     assert_eq!(actions[0].kind, Some(CodeActionKind::QUICKFIX));
     let d = &actions[0].diagnostics.as_ref().unwrap()[0];
     assert_eq!(d.code, Some(NumberOrString::String("E0004".into())));
@@ -630,8 +632,10 @@ async fn quick_fix_takes_the_did_you_mean_and_adds_a_missing_use() {
     let text = "signal error_rate: ratio = \"e\"\n\npolicy p {\n  applies when deployment.service == \"api\"\n  halt bad when eror_rate > 1%\n  halt slow when latency_p99 > 1s\n}\n";
     s.open(p, text).await;
     let actions = s.code_actions(p, range_of(text, "eror_rate")).await;
-    assert_eq!(actions[0].title, "Replace `eror_rate` with `error_rate`");
+    assert_eq!(actions[0].title, "Replace with `error_rate`");
+    assert_eq!(actions[0].is_preferred, Some(true));
     let edits = &actions[0].edit.as_ref().unwrap().changes.as_ref().unwrap()[&uri(p)];
+    assert_eq!(edits[0].range, range_of(text, "eror_rate"));
     assert!(apply(text, edits).contains("halt bad when error_rate > 1%"));
 
     let actions = s.code_actions(p, range_of(text, "latency_p99")).await;
@@ -643,7 +647,39 @@ async fn quick_fix_takes_the_did_you_mean_and_adds_a_missing_use() {
     let text = "signl x: ratio = \"k\"\n";
     s.change(p, text).await;
     let actions = s.code_actions(p, range_of(text, "signl")).await;
-    assert_eq!(actions[0].title, "Replace `signl` with `signal`");
+    assert_eq!(actions[0].title, "Replace with `signal`");
+    let edits = &actions[0].edit.as_ref().unwrap().changes.as_ref().unwrap()[&uri(p)];
+    assert_eq!(apply(text, edits), "signal x: ratio = \"k\"\n");
+}
+
+#[tokio::test]
+async fn quick_fixes_come_from_the_diagnostics_suggestions_only() {
+    let mut s = Server::new().await;
+    let p = "/ws/q4/p.rollguard";
+    // A mistyped grant and field have fixes; a type error without a literal to rewrite has none.
+    let text = "signal p99: duration = \"k\"\nscope bots {\n  principals [agent]\n  may [hlat]\n}\n\npolicy p {\n  applies when deployment.servce == \"api\"\n  halt slow when p99\n}\n";
+    s.open(p, text).await;
+    let actions = s.code_actions(p, range_of(text, "hlat")).await;
+    assert_eq!(actions.len(), 1, "{actions:?}");
+    assert_eq!(actions[0].title, "Replace with `halt`");
+    assert_eq!(
+        actions[0].diagnostics.as_ref().unwrap()[0].code,
+        Some(NumberOrString::String("E0016".into()))
+    );
+    let edits = &actions[0].edit.as_ref().unwrap().changes.as_ref().unwrap()[&uri(p)];
+    assert!(apply(text, edits).contains("may [halt]"));
+
+    let actions = s.code_actions(p, range_of(text, "servce")).await;
+    assert_eq!(actions[0].title, "Replace with `service`");
+    let edits = &actions[0].edit.as_ref().unwrap().changes.as_ref().unwrap()[&uri(p)];
+    assert!(apply(text, edits).contains("deployment.service =="));
+
+    let diags = s.diagnostics(p).unwrap();
+    assert!(
+        diags.iter().any(|d| d.message.contains("`p99`")),
+        "{diags:?}"
+    );
+    assert!(s.code_actions(p, range_of(text, "p99\n}")).await.is_empty());
 }
 
 // ------------------------------------------------------------------------------- semantic tokens

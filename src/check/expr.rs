@@ -130,6 +130,16 @@ fn cel_error(message: &str) -> (usize, String) {
     )
 }
 
+/// The literals a bare number could have been meant as where `want` is expected, the one the
+/// message names first: `5%` for the fraction `0.05`; `800ms`, then `800s`, for `800`.
+fn unit_literals(n: Option<f64>, want: &Ty) -> Vec<String> {
+    match (n, want) {
+        (Some(n), Ty::Ratio) => vec![format!("{}%", tidy(n * 100.0))],
+        (Some(n), Ty::Duration) => vec![format!("{}ms", tidy(n)), format!("{}s", tidy(n))],
+        _ => Vec::new(),
+    }
+}
+
 fn tidy(n: f64) -> String {
     let r = (n * 1e9).round() / 1e9;
     if r.fract() == 0.0 && r.abs() < 1e15 {
@@ -544,7 +554,7 @@ impl<'a> Lower<'a> {
                         let tags: Vec<&str> =
                             self.program.tags.iter().map(String::as_str).collect();
                         d = match did_you_mean(&tag.name, tags.iter().copied()) {
-                            Some(s) => d.help(format!("did you mean `{s}`? (this condition could never hold)")),
+                            Some(s) => d.help(format!("did you mean `{s}`? (this condition could never hold)")).replace_with(tag.span, &s),
                             None if tags.is_empty() => d.help("declare a class that touches it, e.g. `class vault_change { touches [secrets] }`, or `use std::classes`"),
                             None => d.help(format!("declared tags: {}", tags.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", "))),
                         };
@@ -767,9 +777,9 @@ impl<'a> Lower<'a> {
         )
         .label("not declared");
         d = match did_you_mean(&id.name, candidates.iter().copied()) {
-            Some(s) => d.help(format!("did you mean `{s}`?")),
+            Some(s) => d.help(format!("did you mean `{s}`?")).replace_with(id.span, &s),
             None => match crate::stdlib::declaring_module(&id.name) {
-                Some(m) => d.help(format!("`{}` is declared by `std::{m}`: add `use std::{m}` to this file", id.name)),
+                Some(m) => d.help(format!("`{}` is declared by `std::{m}`: add `use std::{m}` to this file", id.name)).add_use(self.sources.get(id.span.file), id.span.file, m),
                 None => d.help(format!(
                     "declare it (`signal {}: TYPE = \"snapshot.key\"` or `let {} = ...`), or `use` the module that declares it",
                     id.name, id.name
@@ -790,7 +800,9 @@ impl<'a> Lower<'a> {
             )
             .label("unknown field");
             d = match did_you_mean(&ident.name, candidates.iter().copied()) {
-                Some(c) => d.help(format!("did you mean `{prefix}.{c}`?")),
+                Some(c) => d
+                    .help(format!("did you mean `{prefix}.{c}`?"))
+                    .replace_with(ident.span, &c),
                 None => d.help(format!(
                     "the fields are {}",
                     candidates
@@ -969,7 +981,11 @@ impl<'a> Lower<'a> {
                     ),
                 )
                 .label("a bare number")
-                .help(format!("write `{}m` or `{}s`", tidy(x), tidy(x)));
+                .help(format!("write `{}m` or `{}s`", tidy(x), tidy(x)))
+                .units(
+                    plain_literal(e).map(|_| e.span),
+                    &[&format!("{}m", tidy(x)), &format!("{}s", tidy(x))],
+                );
                 self.err(d);
                 None
             }
@@ -1113,7 +1129,9 @@ impl<'a> Lower<'a> {
             )
             .label("not declared");
             diag = match did_you_mean(&name.name, candidates) {
-                Some(s) => diag.help(format!("did you mean `{s}`?")),
+                Some(s) => diag
+                    .help(format!("did you mean `{s}`?"))
+                    .replace_with(name.span, &s),
                 None => diag.help("declare it with `fn NAME(PARAM: TYPE) -> TYPE = ...`"),
             };
             self.err(diag);
@@ -1184,7 +1202,11 @@ impl<'a> Lower<'a> {
                     (Some(n), Ty::Ratio) => format!("write `{}%`", tidy(n * 100.0)),
                     (Some(n), Ty::Duration) => format!("write `{}ms` or `{}s`", tidy(n), tidy(n)),
                     _ => format!("pass {}", want.article()),
-                });
+                })
+                .units(
+                    plain_literal(a).map(|_| a.span),
+                    &unit_literals(plain_literal(a), &want),
+                );
                 self.err(diag);
                 bad = true;
             }
@@ -1326,7 +1348,7 @@ impl<'a> Lower<'a> {
                         )
                         .label("unknown class");
                         d = match did_you_mean(&p.kind.name, names) {
-                        Some(s) => d.help(format!("did you mean `{s}`?")),
+                        Some(s) => d.help(format!("did you mean `{s}`?")).replace_with(p.kind.span, &s),
                         None => d.help("declare it with `class NAME { ... }`, or `use std::classes` for the standard classes"),
                     };
                         self.err(d);
@@ -1385,7 +1407,7 @@ impl<'a> Lower<'a> {
                 )
                 .label("unknown principal kind");
                 d = match did_you_mean(kind, kinds) {
-                    Some(s) => d.help(format!("did you mean `{s}`?")),
+                    Some(s) => d.help(format!("did you mean `{s}`?")).replace_with(p.kind.span, &s),
                     None => d.help("principals are `human`, `agent`, `service_account` (optionally with an id in quotes) or `group \"name\"`"),
                 };
                 self.err(d);
@@ -1411,17 +1433,20 @@ impl<'a> Lower<'a> {
             rt.article()
         );
         let fix = match (plain_literal(le), plain_literal(re)) {
-            (_, Some(n)) if lt.has_unit() => Some((n, lt.clone())),
-            (Some(n), _) if rt.has_unit() => Some((n, rt.clone())),
+            (_, Some(n)) if lt.has_unit() => Some((n, lt.clone(), re.span)),
+            (Some(n), _) if rt.has_unit() => Some((n, rt.clone(), le.span)),
             _ => None,
         };
+        let units = fix
+            .as_ref()
+            .map(|(n, t, span)| (*span, unit_literals(Some(*n), t)));
         let help = match fix {
-            Some((n, Ty::Ratio)) => {
+            Some((n, Ty::Ratio, _)) => {
                 let lit = format!("{}%", tidy(n * 100.0));
                 message.push_str(&format!("; write `{lit}`"));
                 format!("a bare number has no unit: `{lit}` is the fraction {}", tidy(n))
             }
-            Some((n, _)) => {
+            Some((n, _, _)) => {
                 let lit = format!("{}ms", tidy(n));
                 message.push_str(&format!("; write `{lit}`"));
                 format!("a bare number has no unit: write `{}ms` for milliseconds or `{}s` for seconds", tidy(n), tidy(n))
@@ -1430,7 +1455,11 @@ impl<'a> Lower<'a> {
         };
         let d = Diagnostic::error(Code::UnitMismatch, e.span, message)
             .label(format!("{} and {}", lt.article(), rt.article()))
-            .help(help);
+            .help(help)
+            .units(
+                units.as_ref().map(|u| u.0),
+                units.as_ref().map_or(&[][..], |u| &u.1),
+            );
         self.err(d);
     }
 

@@ -196,7 +196,9 @@ fn load_units(
                         )
                         .label("unknown module");
                         d = match did_you_mean(&m.name, stdlib::MODULES.iter().map(|(n, _)| *n)) {
-                            Some(s) => d.help(format!("did you mean `std::{s}`?")),
+                            Some(s) => d
+                                .help(format!("did you mean `std::{s}`?"))
+                                .replace_with(m.span, &s),
                             None => d.help(format!(
                                 "the standard modules are {}",
                                 stdlib::MODULES
@@ -223,7 +225,8 @@ fn load_units(
                                     format!("`{p}` is already part of this policy set"),
                                 )
                                 .label("this `use` does nothing")
-                                .help("every file of a set already sees the others' declarations; delete the `use`"),
+                                .help("every file of a set already sees the others' declarations; delete the `use`")
+                                .delete_lines(sources.get(units[next].file), span, "delete the `use`"),
                             );
                             continue;
                         }

@@ -215,14 +215,16 @@ impl Lower<'_> {
                         }
                     }
                     None => {
-                        let help = match a.name.as_str() {
-                            "hold" | "inconclusive" | "proceed" => {
+                        let meant = match a.name.as_str() {
+                            "hold" | "inconclusive" | "proceed" => None,
+                            other => did_you_mean(other, Grant::ALL.iter().map(|g| g.as_str())),
+                        };
+                        let help = match (a.name.as_str(), &meant) {
+                            ("hold" | "inconclusive" | "proceed", _) => {
                                 "hold and inconclusive need halt; proceed needs promote".to_string()
                             }
-                            other => match did_you_mean(other, Grant::ALL.iter().map(|g| g.as_str())) {
-                                Some(s) => format!("did you mean `{s}`? (hold and inconclusive need halt; proceed needs promote)"),
-                                None => "scopes grant `halt`, `rollback`, `promote` and `override`; hold and inconclusive need halt; proceed needs promote".to_string(),
-                            },
+                            (_, Some(s)) => format!("did you mean `{s}`? (hold and inconclusive need halt; proceed needs promote)"),
+                            (_, None) => "scopes grant `halt`, `rollback`, `promote` and `override`; hold and inconclusive need halt; proceed needs promote".to_string(),
                         };
                         let diag = Diagnostic::error(
                             Code::UnknownScopeAction,
@@ -231,6 +233,10 @@ impl Lower<'_> {
                         )
                         .label("not a scope action")
                         .help(help);
+                        let diag = match &meant {
+                            Some(s) => diag.replace_with(a.span, s),
+                            None => diag,
+                        };
                         self.err(diag);
                     }
                 }
@@ -276,7 +282,9 @@ impl Lower<'_> {
         )
         .label("unknown type");
         d = match did_you_mean(&t.name, allowed.iter().copied()) {
-            Some(s) => d.help(format!("did you mean `{s}`?")),
+            Some(s) => d
+                .help(format!("did you mean `{s}`?"))
+                .replace_with(t.span, &s),
             None => d.help(format!(
                 "the types are {}",
                 allowed
@@ -764,7 +772,9 @@ impl Lower<'_> {
                     diag.help("dry-run rules are reported in `shadow`, never in `fired`; drop it from `by`")
                 } else {
                     match did_you_mean(&r.name, rule_names.iter().map(String::as_str)) {
-                        Some(s) => diag.help(format!("did you mean `{s}`?")),
+                        Some(s) => diag
+                            .help(format!("did you mean `{s}`?"))
+                            .replace_with(r.span, &s),
                         None => diag.help("name a rule as its policy declares it"),
                     }
                 };

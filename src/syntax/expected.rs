@@ -114,6 +114,8 @@ pub struct SyntaxMessage {
     pub help: Option<String>,
     /// A block whose `}` is missing: the caller names its `{` by line and column.
     pub unclosed: Option<Unclosed>,
+    /// The fix of a misspelt keyword: the bytes `start..end` become the word.
+    pub replace: Option<(usize, usize, String)>,
 }
 
 /// A `{` that is not closed where the parser expected its `}`.
@@ -205,19 +207,35 @@ pub fn describe(err: &Error<Rule>, text: &str) -> SyntaxMessage {
         .as_deref()
         .filter(|f| f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
         .and_then(|f| crate::diagnostic::did_you_mean(f, keywords()));
-    let help = match typo {
+    let help = match &typo {
         Some(k) => Some(format!("did you mean `{k}`?")),
         None => help_for(found.as_deref(), before.as_deref()),
     };
+    let replace = typo.zip(found.as_deref()).map(|(k, f)| {
+        let at = word_at(text, offset);
+        (at, at + f.len(), k)
+    });
     let mut m = SyntaxMessage {
         offset,
         message,
         label,
         help,
         unclosed: None,
+        replace: None,
     };
+    let typo_help = m.help.clone();
     special_cases(&mut m, text, &words, found.as_deref(), before.as_deref());
+    // A special case that says something else has its own fix, or none.
+    if m.replace.is_none() && m.help == typo_help {
+        m.replace = replace;
+    }
     m
+}
+
+/// Where the token after `offset` starts (`found_token` reads it after the whitespace).
+fn word_at(text: &str, offset: usize) -> usize {
+    let rest = &text[offset..];
+    offset + (rest.len() - rest.trim_start().len())
 }
 
 /// Mistakes common enough to deserve their own words.
@@ -292,10 +310,11 @@ fn special_cases(
     }) {
         let rest = &text[offset..];
         let after = offset + (rest.len() - rest.trim_start().len()) + w.len();
-        if let Some((message, label, help)) = statement_start(w, next_word(text, after)) {
+        if let Some((message, label, help, meant)) = statement_start(w, next_word(text, after)) {
             m.message = message;
             m.label = label;
             m.help = Some(help);
+            m.replace = meant.map(|k| (after - w.len(), after, k));
             return;
         }
     }
@@ -433,7 +452,11 @@ const STATEMENT_HELP: &str = "a policy holds `applies`, `require`, `approval`, `
 /// starts with: "did you mean" for a misspelling of a statement keyword or action (the
 /// distance [`crate::diagnostic::did_you_mean`] uses) or another word for one
 /// ([`ACTION_SYNONYMS`]), and "this rule has no action" for `NAME when ...`.
-fn statement_start(word: &str, next: Option<&str>) -> Option<(String, String, String)> {
+/// The fourth part is the word meant, which replaces `word` as the fix.
+fn statement_start(
+    word: &str,
+    next: Option<&str>,
+) -> Option<(String, String, String, Option<String>)> {
     if statement_words().any(|w| w == word) {
         return None;
     }
@@ -450,26 +473,31 @@ fn statement_start(word: &str, next: Option<&str>) -> Option<(String, String, St
             format!("`{word}` is not an action"),
             "unknown action".into(),
             format!("did you mean `{k}`? A rule starts with its action: `rollback`, `halt`, `hold` or `inconclusive`"),
+            Some(k),
         ),
         Some(k) => (
             format!("`{word}` does not start a statement"),
             "unknown statement".into(),
             format!("did you mean `{k}`? A policy holds `applies`, `require`, `approval`, `let` and rules"),
+            Some(k),
         ),
         None if next == Some("when") => (
             format!("rule `{word}` has no action"),
             "no action before the rule's name".into(),
             format!("start the rule with its action, e.g. `rollback {word} when ...`; the actions are `rollback`, `halt`, `hold` and `inconclusive`"),
+            None,
         ),
         None if looks_like_rule => (
             format!("`{word}` is not an action"),
             "unknown action".into(),
             "a rule starts with its action: `rollback`, `halt`, `hold` or `inconclusive`, as in `rollback NAME when ...`".into(),
+            None,
         ),
         None => (
             format!("`{word}` does not start a statement"),
             "unknown statement".into(),
             STATEMENT_HELP.into(),
+            None,
         ),
     })
 }

@@ -132,6 +132,9 @@ pub fn parse_file(file: FileId, text: &str) -> (File, Vec<Diagnostic>) {
                 if let Some(h) = help {
                     d = d.help(h);
                 }
+                if let Some((start, end, word)) = &m.replace {
+                    d = d.replace_with(Span::new(file, offset + start, offset + end), word);
+                }
                 diags.push(d);
                 // Resume at the next declaration after the line of the failed one's keyword:
                 // its doc comments and annotations are part of it, not a declaration of their own.
@@ -162,30 +165,33 @@ pub fn parse_file(file: FileId, text: &str) -> (File, Vec<Diagnostic>) {
     (out, diags)
 }
 
-/// Parses one expression on its own (for tests and tools).
-pub fn parse_expr(file: FileId, text: &str) -> Result<Expr, Diagnostic> {
+/// Parses one expression on its own (for tests and tools). The error is boxed: a diagnostic
+/// with its suggestions is large, and the expression is the common case.
+pub fn parse_expr(file: FileId, text: &str) -> Result<Expr, Box<Diagnostic>> {
     pest::set_error_detail(true);
     match Grammar::parse(Rule::expr, text) {
         Ok(mut pairs) => {
             let p = pairs.next().expect("expr yields its pair");
             if p.as_span().end() != text.trim_end().len() {
                 let at = p.as_span().end();
-                return Err(Diagnostic::error(
+                return Err(Box::new(Diagnostic::error(
                     Code::Syntax,
                     Span::new(file, at, at + 1),
                     "expected the end of the expression",
-                ));
+                )));
             }
             Ok(Cx { file, offset: 0 }.expr(p))
         }
         Err(err) => {
             let m = expected::describe(&err, text);
-            Err(Diagnostic::error(
-                Code::Syntax,
-                Span::new(file, m.offset, m.offset + 1),
-                m.message,
-            )
-            .label(m.label))
+            Err(Box::new(
+                Diagnostic::error(
+                    Code::Syntax,
+                    Span::new(file, m.offset, m.offset + 1),
+                    m.message,
+                )
+                .label(m.label),
+            ))
         }
     }
 }
