@@ -445,3 +445,70 @@ impl<'a> Compare<'a> {
         r
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::NoFiles;
+    use crate::{compile, SetFile};
+
+    /// The relation of the `when` of rule `r` in two versions of one policy.
+    fn when_rel(old: &str, new: &str) -> Rel {
+        let program = |cond: &str| {
+            let text = format!(
+                "signal x: ratio = \"x\"\nsignal y: number = \"y\"\nsignal e: string = \"e\"\npolicy p {{\n  halt r when {cond}\n}}\n"
+            );
+            let c = compile(
+                &[SetFile {
+                    name: "p.rollguard".into(),
+                    path: "p.rollguard".into(),
+                    text,
+                }],
+                &NoFiles,
+            );
+            c.compiled.expect("compiles").program().clone()
+        };
+        let (a, b) = (program(old), program(new));
+        Compare::new(&a, &b).rel(a.policies[0].rules[0].when, b.policies[0].rules[0].when)
+    }
+
+    #[test]
+    fn the_side_of_the_signal_decides_the_direction() {
+        assert_eq!(when_rel("x > 1%", "x > 2%"), Rel::Down);
+        assert_eq!(when_rel("1% < x", "2% < x"), Rel::Down);
+        assert_eq!(when_rel("2% < x", "1% < x"), Rel::Up);
+        assert_eq!(when_rel("x < 1%", "x < 2%"), Rel::Up);
+        assert_eq!(
+            when_rel("x > 2 * baseline(x)", "x > 1.5 * baseline(x)"),
+            Rel::Up
+        );
+        assert_eq!(when_rel("x > 1%", "x >= 1%"), Rel::Up);
+        assert_eq!(when_rel("x == 1%", "x == 2%"), Rel::Unknown);
+    }
+
+    #[test]
+    fn a_factor_of_unknown_sign_gives_no_direction() {
+        assert_eq!(when_rel("y > 2 * y", "y > 3 * y"), Rel::Unknown);
+        assert_eq!(
+            when_rel("x > 2 * baseline(x)", "x > 3 * baseline(x)"),
+            Rel::Down
+        );
+    }
+
+    #[test]
+    fn conjuncts_lists_and_opposite_moves() {
+        assert_eq!(when_rel("x > 1%", "x > 1% and y > 2"), Rel::Down);
+        assert_eq!(when_rel("x > 1% and y > 2", "x > 1%"), Rel::Up);
+        assert_eq!(when_rel("x > 1%", "x > 1% or y > 2"), Rel::Up);
+        assert_eq!(when_rel("e in [\"a\"]", "e in [\"a\", \"b\"]"), Rel::Up);
+        assert_eq!(
+            when_rel("x > 1% and y > 2", "x > 2% and y > 1"),
+            Rel::Unknown
+        );
+        assert_eq!(when_rel("not x > 1%", "not x > 2%"), Rel::Up);
+        assert_eq!(
+            when_rel("max(x) over 5m > 1%", "max(x) over 10m > 1%"),
+            Rel::Unknown
+        );
+    }
+}

@@ -533,18 +533,16 @@ fn signal_values(
     samples.push(MANY_SAMPLES);
     samples.sort_by(f64::total_cmp);
     samples.dedup();
-    // Baselines: the constants the value is compared with (so a relative threshold lands near
-    // an absolute one) and 1.
-    let mut baselines: Vec<f64> = base
-        .value
-        .iter()
-        .copied()
-        .filter(|b| !unsigned || *b >= 0.0)
-        .collect();
+    // Baselines: 0, where a relative threshold vanishes and an absolute one decides alone; the
+    // constants the value is compared with, where the two land near each other; and 1.
+    let mut constants: Vec<f64> = base.value.iter().copied().filter(|b| *b > 0.0).collect();
+    constants.sort_by(f64::total_cmp);
+    constants.dedup();
+    constants.truncate(3);
+    let mut baselines = vec![0.0];
+    baselines.extend(constants);
     baselines.push(1.0);
-    baselines.sort_by(f64::total_cmp);
     baselines.dedup();
-    baselines.truncate(4);
     let mut out = Vec::new();
     for b in baselines {
         let mut t = Thresholds::default();
@@ -630,8 +628,19 @@ fn field_values(ps: [&Program; 2], f: Field) -> Vec<Val> {
             }
             out.extend(strings.into_iter().map(Val::Str));
         }
-        Field::Stage | Field::Id | Field::Revision | Field::TargetVersion => {
+        Field::Stage | Field::TargetVersion => {
             out.push(Val::Absent);
+            out.extend(strings.into_iter().map(Val::Str));
+        }
+        Field::Id | Field::Revision => {
+            // A gate may ask for them (`require has(deployment.revision)`).
+            out.push(Val::Absent);
+            if strings.is_empty() {
+                strings.push(format!(
+                    "witness-{}",
+                    f.path().trim_start_matches("deployment.")
+                ));
+            }
             out.extend(strings.into_iter().map(Val::Str));
         }
         Field::TrafficPercent | Field::CascadeDepth => {
@@ -700,6 +709,8 @@ fn space(ps: [&Program; 2], history_for: &[String], fresh_for: &[String]) -> Spa
     for f in [
         Field::Service,
         Field::Environment,
+        Field::Revision,
+        Field::Id,
         Field::Class,
         Field::Actor,
         Field::Stage,
