@@ -56,7 +56,13 @@ pub struct Compare<'a> {
     pub new: &'a Program,
     /// What differed, as the reader should see it: `1.5 → 2`, `> → >=`.
     pub notes: Vec<String>,
+    /// Comparisons made so far: trying both sides of every `and`/`or` can revisit subtrees, so
+    /// past a bound the answer is "unknown" rather than a long wait.
+    steps: usize,
 }
+
+/// Node comparisons one statement may take (the checker bounds a tree to 2^20 nodes).
+const MAX_STEPS: usize = 1 << 18;
 
 /// Whether every principal `a` matches is matched by `b` too.
 pub fn pattern_within(a: &PrincipalPat, b: &PrincipalPat) -> bool {
@@ -115,6 +121,7 @@ impl<'a> Compare<'a> {
             old,
             new,
             notes: Vec::new(),
+            steps: 0,
         }
     }
 
@@ -168,6 +175,10 @@ impl<'a> Compare<'a> {
 
     /// The relation of new node `n` to old node `o`.
     pub fn rel(&mut self, o: NodeId, n: NodeId) -> Rel {
+        self.steps += 1;
+        if self.steps > MAX_STEPS {
+            return Rel::Unknown;
+        }
         let (on, nn) = (self.old.node(o).clone(), self.new.node(n).clone());
         let len = self.notes.len();
         if let Some(r) = self.same_variant(&on, &nn) {

@@ -22,6 +22,9 @@ const AT: i64 = 1_795_341_900; // 2026-11-22T10:05:00Z
 /// Combinations of the changed statement's inputs tried per claim.
 const MAX_TRIALS: usize = 20_000;
 
+/// Values tried per input while settling the quiet base.
+const QUIET_TRIALS: usize = 64;
+
 /// A sample count no `samples(s) >= N` gate of a real policy asks more of.
 const MANY_SAMPLES: f64 = 1_000_000.0;
 
@@ -181,7 +184,9 @@ impl Search<'_> {
         let mut best = self.cost(&pick, policy);
         for _ in 0..2 {
             for k in 0..pick.len() {
-                for c in 0..self.space.values[k].len() {
+                // A long list is sampled evenly: the base only needs to be quiet, not optimal.
+                let len = self.space.values[k].len();
+                for c in (0..len).step_by(len.div_ceil(QUIET_TRIALS).max(1)) {
                     let old = pick[k];
                     pick[k] = c;
                     let cost = self.cost(&pick, policy);
