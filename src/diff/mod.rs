@@ -103,8 +103,10 @@ pub struct Change {
     pub witness: Option<Witness>,
 }
 
-/// Every change between two versions, in a fixed order: scopes and classes by name, then
-/// policies by name with their items in the new version's order.
+/// Every change between two versions, in a fixed order: scopes, classes and signals by name,
+/// then policies by name, each with its `applies`, then its statements (gates, rules,
+/// approvals): those both versions have in the old version's order, then the old version's
+/// others, then the new version's additions.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Diff {
     pub changes: Vec<Change>,
@@ -130,7 +132,7 @@ impl<'a> Side<'a> {
         Some(Side {
             compiled,
             sources: &c.sources,
-            ast: Index::build(&c.sources, files.len()),
+            ast: Index::build(&c.sources, files),
         })
     }
 
@@ -150,12 +152,13 @@ struct Index {
 }
 
 impl Index {
-    /// The set's own files come first in `sources` (the checker adds them before any module
-    /// they import); policies are read from those only, classes and scopes from every file.
-    fn build(sources: &Sources, set_files: usize) -> Index {
+    /// Policies are read from the set's own files only (an imported module's policies are not
+    /// part of the set), classes and scopes from every file the compilation read.
+    fn build(sources: &Sources, set: &[SetFile]) -> Index {
         let mut ix = Index::default();
         for i in 0..sources.len() {
             let id = FileId(i as u32);
+            let in_set = set.iter().any(|f| f.name == sources.get(id).name);
             let (file, _) = parse_file(id, &sources.get(id).text);
             for item in &file.items {
                 match &item.kind {
@@ -165,7 +168,7 @@ impl Index {
                     ItemKind::Scope(s) => {
                         ix.scopes.entry(s.name.name.clone()).or_insert(item.span);
                     }
-                    ItemKind::Policy(p) if i < set_files => ix.policy(p, item.span),
+                    ItemKind::Policy(p) if in_set => ix.policy(p, item.span),
                     _ => {}
                 }
             }
