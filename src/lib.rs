@@ -12,6 +12,7 @@ pub mod audit;
 pub mod check;
 pub mod codes;
 pub mod diagnostic;
+pub mod diff;
 mod engine;
 pub mod eval;
 pub mod fmt;

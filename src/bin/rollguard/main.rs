@@ -61,6 +61,19 @@ enum Deny {
     Warnings,
 }
 
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum DiffFormat {
+    Text,
+    Json,
+    Github,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum DenyDiff {
+    /// A change that loosens a decision, or whose direction is unknown, fails
+    Loosening,
+}
+
 #[derive(Subcommand)]
 enum AuditCommand {
     /// Check the hash chain; exit 1 naming the first bad line
@@ -111,6 +124,18 @@ enum Command {
         /// Change nothing: print the diff and exit 1 when a file would change
         #[arg(long)]
         check: bool,
+    },
+    /// Report the changes between two versions of a policy set that loosen or tighten decisions
+    Diff {
+        /// The old version: a policy file or a directory (one set, as `eval` takes it)
+        old: PathBuf,
+        /// The new version
+        new: PathBuf,
+        #[arg(long, value_enum, default_value = "text")]
+        format: DiffFormat,
+        /// `--deny loosening`: exit 1 when a change loosens, or its direction is unknown
+        #[arg(long, value_enum)]
+        deny: Option<DenyDiff>,
     },
     /// Explain a diagnostic code, e.g. `rollguard explain E0004`
     Explain { code: String },
@@ -177,6 +202,12 @@ fn main() -> ExitCode {
         } => eval(&paths, &snapshot, format, exit_code),
         Command::Test { paths, format } => test(&paths, format),
         Command::Fmt { paths, check } => fmt(&paths, check),
+        Command::Diff {
+            old,
+            new,
+            format,
+            deny,
+        } => diff(&old, &new, format, deny.is_some()),
         Command::Explain { code } => explain(&code),
         #[cfg(feature = "serve")]
         Command::Serve {
@@ -476,6 +507,50 @@ fn fmt(paths: &[PathBuf], check: bool) -> u8 {
         }
     );
     u8::from(failed > 0 || (check && changed > 0))
+}
+
+/// Compiles one version for `diff`; its diagnostics go to stderr as `check` prints them.
+fn diff_side(path: &std::path::Path) -> Result<(Vec<rollguard::SetFile>, Compilation), u8> {
+    let files = load::one_set(&[path.to_path_buf()]).map_err(|e| {
+        warn!("{}", e.message);
+        2
+    })?;
+    let c = compile(&files, &FsLoader);
+    if report(&c) {
+        warn!(
+            "error: `{}` does not compile; nothing was compared",
+            path.display()
+        );
+        return Err(2);
+    }
+    Ok((files, c))
+}
+
+fn diff(old: &std::path::Path, new: &std::path::Path, format: DiffFormat, deny: bool) -> u8 {
+    let (old_files, old_c) = match diff_side(old) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let (new_files, new_c) = match diff_side(new) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let (Some(a), Some(b)) = (
+        rollguard::diff::Side::new(&old_files, &old_c),
+        rollguard::diff::Side::new(&new_files, &new_c),
+    ) else {
+        return usage_error("a policy set without errors did not compile");
+    };
+    let d = rollguard::diff::compare(&a, &b);
+    let out = match format {
+        DiffFormat::Text => rollguard::diff::to_text(&d),
+        DiffFormat::Json => rollguard::diff::to_json(&d),
+        DiffFormat::Github => rollguard::diff::to_github(&d, deny),
+    };
+    let _ = std::io::stdout().lock().write_all(out.as_bytes());
+    let refused =
+        d.count(rollguard::diff::Direction::Loosens) + d.count(rollguard::diff::Direction::Unknown);
+    u8::from(deny && refused > 0)
 }
 
 fn audit_verify(file: &std::path::Path, head: Option<&str>) -> u8 {
