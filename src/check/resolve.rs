@@ -173,13 +173,24 @@ impl Lower<'_> {
     }
 
     pub(super) fn deployment(&mut self, e: &ast::Expr, parts: &[PathPart]) -> Lowered {
+        let out = self.lower_deployment(e, parts);
         if self.recording() {
-            for p in parts {
+            // The path's type is the last field's; `labels` before `["key"]` is the map.
+            for (i, p) in parts.iter().enumerate() {
                 if let PathPart::Field(f) = p {
-                    self.analysis.word(f.span, Role::Field, None);
+                    let ty = match parts.get(i + 1) {
+                        None => Some(out.0.clone()),
+                        Some(PathPart::Index(..)) => Some(Ty::Labels),
+                        Some(PathPart::Field(_)) => None,
+                    };
+                    self.analysis.word(f.span, Role::Field, ty);
                 }
             }
         }
+        out
+    }
+
+    fn lower_deployment(&mut self, e: &ast::Expr, parts: &[PathPart]) -> Lowered {
         const FIELDS: &[&str] = &crate::eval::snapshot::DEPLOYMENT_KEYS;
         let unknown = |s: &mut Self, ident: &ast::Ident, candidates: &[&str], prefix: &str| {
             let mut d = Diagnostic::error(
