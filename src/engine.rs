@@ -26,7 +26,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::{compile, load, Compiled, Decision, FsLoader, SetFile, Snapshot, SnapshotError};
+use crate::{
+    load, Compiled, Compiler, Decision, FsLoader, Options, SetFile, Snapshot, SnapshotError,
+};
 
 /// A compiled policy set, ready to evaluate. Cheap to clone (one `Arc`), `Send + Sync`, no
 /// global state: share one across threads, or hold several.
@@ -88,7 +90,8 @@ impl Engine {
 
     /// Files already read (the service compiles exactly the bytes it fingerprinted).
     pub fn from_set(files: &[SetFile]) -> Result<Engine, LoadError> {
-        let c = compile(files, &FsLoader);
+        // A deciding service neither reads test fixtures nor lints.
+        let c = Compiler::new().compile(files, &FsLoader, &Options::default());
         let problems: Vec<String> = c
             .diagnostics
             .iter()

@@ -11,6 +11,7 @@
 pub mod audit;
 pub mod check;
 pub mod codes;
+mod compiler;
 pub mod diagnostic;
 pub mod diff;
 mod engine;
@@ -33,6 +34,7 @@ use sha2::{Digest, Sha256};
 
 pub use check::{FsLoader, Loader, SetFile, TestCase};
 pub use codes::Code;
+pub use compiler::{Compiler, Options};
 pub use diagnostic::{Diagnostic, Severity};
 pub use engine::{Engine, LoadError};
 pub use eval::decision::Decision;
@@ -58,6 +60,9 @@ pub struct Compilation {
     pub compiled: Option<Compiled>,
     /// Lint findings silenced by `@allow(CODE)`, kept so reviewers can see them.
     pub allowed: Vec<lint::Allowed>,
+    /// Names, their declarations and types, and the files read: what editors and other tools
+    /// ask about. Present whether or not the set has errors.
+    pub analysis: check::Analysis,
 }
 
 impl Compilation {
@@ -77,17 +82,23 @@ impl Compilation {
     }
 }
 
-/// Compiles one policy set. `use "..."` files and test snapshots are read through `loader`.
+/// Compiles one policy set, without test snapshots or lints, and without keeping anything for
+/// a next compilation: [`Compiler::compile`] with the default [`Options`].
 pub fn compile(files: &[SetFile], loader: &dyn Loader) -> Compilation {
+    Compiler::new().compile(files, loader, &Options::default())
+}
+
+/// Check and lower; the one place a [`Compiled`] is assembled.
+fn compile_with(
+    files: &[SetFile],
+    loader: &dyn Loader,
+    parses: &check::cache::ParseCache,
+) -> Compilation {
     let mut sources = Sources::default();
-    let checked = check::check(&mut sources, files, loader);
+    let checked = check::check(&mut sources, files, loader, parses);
     let diagnostics = checked.diagnostics;
-    let compiled = checked.program.map(|(program, origins, tests)| {
-        let cel = program
-            .cel
-            .iter()
-            .map(|src| cel::Program::compile(src).expect("the checker parsed every cel() source"))
-            .collect();
+    let analysis = checked.analysis;
+    let compiled = checked.program.map(|(program, cel, origins, tests)| {
         let digest = format!("sha256:{:x}", Sha256::digest(program.canonical()));
         let mut keys: HashMap<String, Vec<SlotId>> = HashMap::new();
         for (i, s) in program.signals.iter().enumerate() {
@@ -108,6 +119,7 @@ pub fn compile(files: &[SetFile], loader: &dyn Loader) -> Compilation {
         diagnostics,
         compiled: if has_error { None } else { compiled },
         allowed: Vec::new(),
+        analysis,
     }
 }
 

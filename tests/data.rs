@@ -15,7 +15,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use rollguard::{compile, report, FsLoader, SetFile};
+use rollguard::{report, Compiler, FsLoader, Options, SetFile};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests")
@@ -72,11 +72,15 @@ fn set_files(case: &Path, base: &Path) -> Vec<SetFile> {
         .collect()
 }
 
+/// Compiles a set as `rollguard check` does: test snapshots and lints, with a fixed "today" so
+/// `@until` cases do not change with the calendar.
+fn compile_checked(files: &[SetFile]) -> rollguard::Compilation {
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 23);
+    Compiler::new().compile(files, &FsLoader, &Options::checking(today))
+}
+
 fn ui_case(case: PathBuf, expected: PathBuf, base: PathBuf) -> Result<(), Failed> {
-    let mut c = compile(&set_files(&case, &base), &FsLoader);
-    c.check_test_snapshots(&FsLoader);
-    // A fixed "today", so `@until` cases do not change with the calendar.
-    c.lint(chrono::NaiveDate::from_ymd_opt(2026, 11, 23));
+    let c = compile_checked(&set_files(&case, &base));
     let mut out = String::new();
     for d in &c.diagnostics {
         out.push_str(&d.render(&c.sources, false));
@@ -99,9 +103,7 @@ fn ui_case(case: PathBuf, expected: PathBuf, base: PathBuf) -> Result<(), Failed
 type Key = (String, String, bool);
 
 fn diagnostic_keys(files: &[SetFile]) -> (rollguard::Compilation, Vec<Key>) {
-    let mut c = compile(files, &FsLoader);
-    c.check_test_snapshots(&FsLoader);
-    c.lint(chrono::NaiveDate::from_ymd_opt(2026, 11, 23));
+    let c = compile_checked(files);
     let keys = c
         .diagnostics
         .iter()
@@ -149,7 +151,7 @@ fn suggestions_case(case: PathBuf, base: PathBuf) -> Result<(), Failed> {
 }
 
 fn eval_case(case: PathBuf, base: PathBuf) -> Result<(), Failed> {
-    let c = compile(&set_files(&case, &base), &FsLoader);
+    let c = Compiler::new().compile(&set_files(&case, &base), &FsLoader, &Options::default());
     let Some(compiled) = &c.compiled else {
         let msgs: Vec<String> = c
             .diagnostics
@@ -184,9 +186,7 @@ fn eval_case(case: PathBuf, base: PathBuf) -> Result<(), Failed> {
 
 /// Every machine-readable format, on one set: `check` and, when it compiles, `test`.
 fn formats_case(case: PathBuf, base: PathBuf) -> Result<(), Failed> {
-    let mut c = compile(&set_files(&case, &base), &FsLoader);
-    c.check_test_snapshots(&FsLoader);
-    c.lint(chrono::NaiveDate::from_ymd_opt(2026, 11, 23));
+    let c = compile_checked(&set_files(&case, &base));
     let records = report::records(&c);
     let sarif = report::to_sarif(&records);
     validate_sarif(&sarif)?;
@@ -243,7 +243,7 @@ fn sarif_fixes_trial() -> Trial {
         let base = root().join("formats");
         let case = base.join("errors");
         let files = set_files(&case, &base);
-        let c = compile(&files, &FsLoader);
+        let c = Compiler::new().compile(&files, &FsLoader, &Options::default());
         let records = report::records(&c);
         let sarif: serde_json::Value =
             serde_json::from_str(&report::to_sarif(&records)).map_err(|e| e.to_string())?;

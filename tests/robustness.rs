@@ -5,7 +5,7 @@ use std::fs;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-use rollguard::{compile, FsLoader, SetFile};
+use rollguard::{Compiler, FsLoader, Options, SetFile};
 
 /// xorshift64*: small, deterministic, good enough to pick mutations.
 struct Rng(u64);
@@ -140,8 +140,11 @@ fn mutated_policies_never_panic() {
             text: text.clone(),
         }];
         let result = catch_unwind(AssertUnwindSafe(|| {
-            let mut c = compile(&set, &FsLoader);
-            c.check_test_snapshots(&FsLoader);
+            let options = Options {
+                test_snapshots: true,
+                ..Options::default()
+            };
+            let c = Compiler::new().compile(&set, &FsLoader, &options);
             for d in &c.diagnostics {
                 let _ = d.render(&c.sources, false);
             }
@@ -180,7 +183,7 @@ fn mutated_snapshots_never_panic() {
                 text: fs::read_to_string(f).expect("policy"),
             })
             .collect();
-        let c = compile(&set, &FsLoader);
+        let c = Compiler::new().compile(&set, &FsLoader, &Options::default());
         let compiled = c.compiled.expect("examples compile");
         let mut snaps = Vec::new();
         if let Ok(rd) = fs::read_dir(dir.join("snapshots")) {

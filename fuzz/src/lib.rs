@@ -10,7 +10,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use rollguard::{compile, Engine, Loader, SetFile};
+use rollguard::{Compiler, Engine, Loader, Options, SetFile};
 
 /// A loader that has no files: `use "..."` of a path always fails (the standard library,
 /// `use std::...`, is built in and still loads), so a fuzz input never touches the disk.
@@ -82,21 +82,20 @@ fn compile_one(text: &str) -> rollguard::Compilation {
         path: PathBuf::from("fuzz.rollguard"),
         text: text.to_string(),
     }];
-    compile(&files, &NoFiles)
+    let options = Options {
+        lint: true,
+        ..Options::default()
+    };
+    Compiler::new().compile(&files, &NoFiles, &options)
 }
 
 /// `policy`: bytes as policy text (lossy UTF-8) through compile, lint and one evaluation; and,
 /// when the formatter accepts the text, its output must compile to the same digest.
 pub fn policy(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
-    let mut c = compile_one(&text);
+    let c = compile_one(&text);
     let digest = c.compiled.as_ref().map(|p| p.digest().to_string());
-    if c.compiled.is_some() {
-        c.lint(None);
-        let compiled = c
-            .compiled
-            .as_ref()
-            .expect("lints never drop a compiled set");
+    if let Some(compiled) = &c.compiled {
         let decision = match compiled.decide(SNAPSHOT.as_bytes()) {
             Ok(d) => d,
             Err(_) => compiled

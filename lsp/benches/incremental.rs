@@ -4,7 +4,10 @@
 //!
 //! Two layouts: 20 policy sets of 10 files (each service in its own directory, the usual
 //! layout), and one set of 200 files (the library checks a set as a whole, so there an edit
-//! re-checks all of it).
+//! re-checks all of it, from the other 199 files' cached parses).
+//!
+//! For the p95 in `docs/performance.md`, read each sample's time per iteration from
+//! `target/criterion/<group>/<function>/new/sample.json` (`times[i] / iters[i]`).
 //!
 //! `cargo bench -p rollguard-lsp`; the figures are in `docs/performance.md`.
 

@@ -9,50 +9,48 @@
 //! ```text
 //! parse(file)         <- file.text                                  (rollguard's parse_file)
 //! lines(file)         <- file.text                                  (UTF-16 line index)
-//! declarations(file)  <- parse(file), lines(file)
-//! imports(file)       <- declarations(file), generation             (`use` targets to files)
-//! set_index(set)      <- set.files, declarations(f), imports(f) of each f, and declarations of
-//!                        each import
-//! scope(file)         <- set_index(set of file), imports(file), declarations of each import
-//! resolve(file)       <- parse(file), scope(file), imports(file)    (hover, definition,
-//!                                                                    references, rename,
-//!                                                                    completion, tokens)
-//! check_set(set)      <- set.files, the text of each and of every file it reads (`use`d
-//!                        files, test snapshots), generation         (rollguard::compile, lints)
+//! declarations(file)  <- parse(file), lines(file)                   (outline, hover details)
+//! compile_set(set)    <- set.files, the text of each and of every file it reads (`use`d
+//!                        files, test snapshots), generation         (rollguard::Compiler)
+//! compile_alone(file) <- file.text, and what it reads               (a standard module)
+//! check_set(set)      <- compile_set(set)                           (diagnostics of the set)
 //! diagnostics(file)   <- check_set(set of file)                     (publishDiagnostics,
 //!                                                                    quick fixes)
+//! names(file)         <- compile_set(set of file), or compile_alone(file)
+//!                                                                   (hover, definition,
+//!                                                                    references, rename,
+//!                                                                    tokens)
+//! set_index(set)      <- compile_set(set)                           (completion, rename)
+//! scope(file)         <- compile_set(set of file)                   (completion, rename)
 //! ```
 //!
-//! - `parse(file)` is the library's `parse_file`: the AST and the syntax errors.
+//! - `parse(file)` is the library's `parse_file`: the AST and the syntax errors, for the
+//!   outline and the details hover shows.
 //! - `declarations(file)` is what the file declares: names, kinds, doc comments, the details
 //!   hover shows (a signal's type and key, a class's tags, a scope's grants, a fn's signature)
-//!   and, for each name, its place as *line and column*, not byte offset. An edit inside a line
-//!   (a rule's condition, say) therefore leaves the value equal, and salsa's backdating stops
-//!   there: `set_index`, `scope` and `resolve` of the set's other files are not re-run.
-//! - `imports(file)`: the file's `use` targets, resolved to files (standard modules, or paths
-//!   relative to the file, read from the editor's documents or else from disk).
-//! - `set_index(set)`: the names a policy set declares (its files, plus the classes and tags its
-//!   imports bring); `scope(file)` adds the values the file's own imports bring (a `use` is
-//!   visible only in its file).
-//! - `resolve(file)`: every name in the file with what it refers to; the IDE features read it.
-//! - `check_set(set)`: `rollguard::compile` of the set from the in-memory texts, then
-//!   `check_test_snapshots` and `lint(None)` (no date: queries are pure, so `@until` expiry, which
-//!   depends on the day, is left to `rollguard check`). It depends on the text of every file of
-//!   the set and of every file the set reads, and on nothing else: an edit in one set never
-//!   re-checks another.
-//! - `diagnostics(file)`: `check_set`'s findings in that file, with positions in that file.
+//!   and, for each name, its place as *line and column*, not byte offset.
+//! - `compile_set(set)`: the library's [`rollguard::Compiler`] over the in-memory texts, with
+//!   test snapshots and lints and no date (queries are pure, so `@until` expiry, which depends
+//!   on the day, is left to `rollguard check`). The compiler is shared by the whole database
+//!   and keeps each file's parse: an edit re-parses the edited file only. Its result holds
+//!   byte offsets into every file, so it is never compared; the queries that read it are.
+//! - `check_set(set)`: the findings, each in its document; `diagnostics(file)` those of one
+//!   file. When an edit leaves a set's findings as they were, no `diagnostics(file)` re-runs
+//!   and nothing is published.
+//! - `names(file)`: every name in the file, taken from the checker's `Analysis`: what it
+//!   refers to (a [`DefRef`]: file, kind, container and name, not offsets) and its type.
+//!   An edit in one file leaves the other files' names equal, so what reads them stops there.
+//! - `set_index(set)`, `scope(file)`: the names a set declares, and the values a file sees
+//!   through its own imports, from the same `Analysis`.
 //!
-//! `check_set`'s value is compared too: when an edit leaves a set's findings as they were, no
-//! `diagnostics(file)` re-runs and nothing is published.
-//!
-//! The library compiles a whole set at once, from text (there is no public per-file check, and
-//! no way to hand it files already parsed), so an edit re-checks the edited file's set and
-//! re-parses its other files inside `rollguard::compile`.
+//! An edit in one set never re-runs a query of another: each reads its own set's files only.
+//! The server re-implements no phase: names, types and imports are the checker's.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use rollguard::check::analysis::{Analysis, DefId, Role};
 use rollguard::codes::Code;
 use rollguard::diagnostic::{Diagnostic, Severity};
 use rollguard::syntax::ast::{self, ItemKind, StatementKind, UseTarget};
@@ -97,6 +95,10 @@ pub trait Db: salsa::Database {
 
     /// The set of the directory `file` is in (`None` for standard modules).
     fn set_of(&self, file: SourceFile) -> Option<PolicySet>;
+
+    /// The library's compiler, which keeps each file's parse between checks: an edit re-parses
+    /// only the edited file.
+    fn compiler(&self) -> &rollguard::Compiler;
 }
 
 /// What [`Database::executions`] records: each query run, as `name(Id(..))`.
@@ -108,6 +110,7 @@ pub struct Database {
     storage: salsa::Storage<Self>,
     files: Arc<Mutex<HashMap<FilePath, SourceFile>>>,
     sets: Arc<Mutex<HashMap<PathBuf, PolicySet>>>,
+    compiler: Arc<rollguard::Compiler>,
     log: Option<ExecutionLog>,
 }
 
@@ -144,6 +147,10 @@ impl Db for Database {
         let dir = file.path(self).set_dir()?;
         self.sets.lock().expect("not poisoned").get(&dir).copied()
     }
+
+    fn compiler(&self) -> &rollguard::Compiler {
+        &self.compiler
+    }
 }
 
 impl Database {
@@ -164,6 +171,7 @@ impl Database {
             storage: salsa::Storage::new(callback),
             files: Default::default(),
             sets: Default::default(),
+            compiler: Default::default(),
             log: executions,
         };
         Workspace::new(&db, 0);
@@ -333,44 +341,8 @@ pub struct Place {
     pub end_col: u32,
 }
 
-/// What a declaration is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum DefKind {
-    Signal,
-    Let,
-    Fn,
-    Param,
-    Class,
-    Tag,
-    Scope,
-    Policy,
-    Rule,
-    Approval,
-    Local,
-    Test,
-    /// A file as a `use` names it.
-    Module,
-}
-
-impl DefKind {
-    pub fn word(self) -> &'static str {
-        match self {
-            DefKind::Signal => "signal",
-            DefKind::Let => "let",
-            DefKind::Fn => "fn",
-            DefKind::Param => "parameter",
-            DefKind::Class => "class",
-            DefKind::Tag => "tag",
-            DefKind::Scope => "scope",
-            DefKind::Policy => "policy",
-            DefKind::Rule => "rule",
-            DefKind::Approval => "approval",
-            DefKind::Local => "let",
-            DefKind::Test => "test",
-            DefKind::Module => "module",
-        }
-    }
-}
+/// What a declaration is: the library's kinds.
+pub use rollguard::check::analysis::DefKind;
 
 /// The details hover shows.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -648,7 +620,8 @@ fn rollguard_number(n: f64) -> String {
 
 // ------------------------------------------------------------------------------- names
 
-/// A declaration, as references point at it.
+/// A declaration, as references point at it: by file, kind, container and name, not by byte
+/// offset, so that an edit that moves a declaration leaves the references to it equal.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct DefRef {
     pub file: SourceFile,
@@ -658,25 +631,66 @@ pub struct DefRef {
     pub name: String,
 }
 
-/// The file each `use` of a file names (`None`: not found).
-#[salsa::tracked(returns(clone))]
-pub fn imports(db: &dyn Db, file: SourceFile) -> Arc<Vec<(UseOf, Option<SourceFile>)>> {
-    let decls = declarations(db, file);
-    let dir = file.path(db).set_dir();
-    let out = decls
-        .uses
-        .iter()
-        .map(|(u, _)| {
-            let target = match u {
-                UseOf::Std(m) => db.file(&FilePath::std(m)),
-                UseOf::Path(p) => dir
-                    .as_ref()
-                    .and_then(|d| db.file(&FilePath::Fs(normalize(&d.join(p))))),
-            };
-            (u.clone(), target)
-        })
-        .collect();
-    Arc::new(out)
+/// What a name (or a word with a meaning) is, for highlighting and for the features: the
+/// library's [`Role`], with declarations as [`DefKind`]s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Token {
+    Def(DefKind),
+    /// `baseline`, `samples`, `age`, `delta`, `has` (called like fns).
+    Builtin,
+    /// A `deployment.` field.
+    Field,
+    /// `human`, `agent`, `service_account`, `group`.
+    PrincipalKind,
+    /// A rule's or gate's action, a test's expectation, a scope's grant.
+    Action,
+    /// A type name (`ratio`).
+    Type,
+    /// An annotation's key (`@severity`).
+    Annotation,
+    /// A diagnostic code in `@allow(W0005)`.
+    Code,
+    /// A name that refers to nothing declared.
+    Unresolved,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Occurrence {
+    pub start: u32,
+    pub end: u32,
+    pub token: Token,
+    /// What the name refers to (for a declaration: itself).
+    pub def: Option<DefRef>,
+    pub is_def: bool,
+    /// The value's type, as the checker found it (`ratio`, `list of string`).
+    pub ty: Option<String>,
+}
+
+/// Every name of one file, from the checker's [`Analysis`].
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Names {
+    /// Sorted by start.
+    pub occurrences: Vec<Occurrence>,
+}
+
+impl Names {
+    /// The name at `offset` (its start up to and including its end, so a cursor just after a
+    /// name finds it).
+    pub fn at(&self, offset: u32) -> Option<&Occurrence> {
+        let i = self.occurrences.partition_point(|o| o.start <= offset);
+        self.occurrences[..i]
+            .iter()
+            .rev()
+            .take(4)
+            .find(|o| o.start <= offset && offset <= o.end)
+    }
+
+    /// Where `def` is declared in this file, with its type.
+    pub fn declaration(&self, def: &DefRef) -> Option<&Occurrence> {
+        self.occurrences
+            .iter()
+            .find(|o| o.is_def && o.def.as_ref() == Some(def))
+    }
 }
 
 /// The names a set declares, each with the first declaration of it.
@@ -691,66 +705,6 @@ pub struct SetIndex {
     pub policies: BTreeMap<String, DefRef>,
     /// Rule and approval names, across the set's policies.
     pub rules: BTreeMap<String, Vec<DefRef>>,
-}
-
-fn add_top(index: &mut SetIndex, file: SourceFile, decls: &Declarations, own: bool) {
-    for d in &decls.decls {
-        let def = DefRef {
-            file,
-            kind: d.kind,
-            container: None,
-            name: d.name.clone(),
-        };
-        match d.kind {
-            DefKind::Signal | DefKind::Let | DefKind::Fn if own => {
-                index.values.entry(d.name.clone()).or_insert(def);
-            }
-            DefKind::Class => {
-                for t in &d.children {
-                    index.tags.entry(t.name.clone()).or_insert(DefRef {
-                        file,
-                        kind: DefKind::Tag,
-                        container: Some(d.name.clone()),
-                        name: t.name.clone(),
-                    });
-                }
-                index.classes.entry(d.name.clone()).or_insert(def);
-            }
-            DefKind::Scope => {
-                index.scopes.entry(d.name.clone()).or_insert(def);
-            }
-            DefKind::Policy if own => {
-                for r in &d.children {
-                    if matches!(r.kind, DefKind::Rule | DefKind::Approval) {
-                        index.rules.entry(r.name.clone()).or_default().push(DefRef {
-                            file,
-                            kind: r.kind,
-                            container: Some(d.name.clone()),
-                            name: r.name.clone(),
-                        });
-                    }
-                }
-                index.policies.entry(d.name.clone()).or_insert(def);
-            }
-            _ => {}
-        }
-    }
-}
-
-#[salsa::tracked(returns(clone))]
-pub fn set_index(db: &dyn Db, set: PolicySet) -> Arc<SetIndex> {
-    let mut index = SetIndex::default();
-    for &f in set.files(db) {
-        add_top(&mut index, f, &declarations(db, f), true);
-    }
-    for &f in set.files(db) {
-        for (_, target) in imports(db, f).iter() {
-            if let Some(m) = target {
-                add_top(&mut index, *m, &declarations(db, *m), false);
-            }
-        }
-    }
-    Arc::new(index)
 }
 
 /// The names one file sees.
@@ -770,41 +724,241 @@ impl Scope {
     }
 }
 
-#[salsa::tracked(returns(clone))]
-pub fn scope(db: &dyn Db, file: SourceFile) -> Arc<Scope> {
-    let set = match db.set_of(file) {
-        Some(s) => set_index(db, s),
-        None => {
-            // A standard module: its own declarations, and what it imports.
-            let mut index = SetIndex::default();
-            add_top(&mut index, file, &declarations(db, file), true);
-            Arc::new(index)
-        }
-    };
-    let mut imported = BTreeMap::new();
-    for (_, target) in imports(db, file).iter() {
-        if let Some(m) = target {
-            for d in &declarations(db, *m).decls {
-                if matches!(d.kind, DefKind::Signal | DefKind::Let | DefKind::Fn) {
-                    imported.entry(d.name.clone()).or_insert(DefRef {
-                        file: *m,
-                        kind: d.kind,
-                        container: None,
-                        name: d.name.clone(),
-                    });
+/// One compilation of a set, through the library's [`rollguard::Compiler`], and what the
+/// features read from it. Never compared (it holds byte offsets of every file): the queries
+/// below take their parts, which are.
+pub struct SetCompilation {
+    pub check: Arc<SetCheck>,
+    pub index: Arc<SetIndex>,
+    pub names: HashMap<SourceFile, Arc<Names>>,
+    pub scopes: HashMap<SourceFile, Arc<Scope>>,
+}
+
+/// Library file ids to documents.
+struct Documents(Vec<Option<SourceFile>>);
+
+impl Documents {
+    fn new(db: &dyn Db, sources: &rollguard::source::Sources) -> Documents {
+        Documents(
+            (0..sources.len())
+                .map(|i| {
+                    let name = &sources.get(rollguard::source::FileId(i as u32)).name;
+                    db.file(&FilePath::from_display(name))
+                })
+                .collect(),
+        )
+    }
+
+    fn get(&self, id: rollguard::source::FileId) -> Option<SourceFile> {
+        self.0.get(id.0 as usize).copied().flatten()
+    }
+}
+
+fn def_ref(analysis: &Analysis, docs: &Documents, id: DefId) -> Option<DefRef> {
+    let d = analysis.definition(id);
+    Some(DefRef {
+        file: docs.get(d.span.file)?,
+        kind: d.kind,
+        container: d.container.map(|c| analysis.definition(c).name.clone()),
+        // A module is its file.
+        name: if d.kind == DefKind::Module {
+            String::new()
+        } else {
+            d.name.clone()
+        },
+    })
+}
+
+fn names_in(analysis: &Analysis, docs: &Documents, file: rollguard::source::FileId) -> Names {
+    let occurrences = analysis
+        .occurrences_in(file)
+        .iter()
+        .map(|o| {
+            let (token, def, is_def) = match o.role {
+                Role::Definition(id) | Role::Use(id) => {
+                    let def = def_ref(analysis, docs, id);
+                    let token = match def {
+                        Some(_) => Token::Def(analysis.definition(id).kind),
+                        None => Token::Unresolved,
+                    };
+                    (token, def, matches!(o.role, Role::Definition(_)))
                 }
+                Role::Unresolved => (Token::Unresolved, None, false),
+                Role::Builtin => (Token::Builtin, None, false),
+                Role::Field => (Token::Field, None, false),
+                Role::PrincipalKind => (Token::PrincipalKind, None, false),
+                Role::Action => (Token::Action, None, false),
+                Role::Type => (Token::Type, None, false),
+                Role::Annotation => (Token::Annotation, None, false),
+                Role::Code => (Token::Code, None, false),
+            };
+            Occurrence {
+                start: o.span.start,
+                end: o.span.end,
+                token,
+                def,
+                is_def,
+                ty: o.ty.as_ref().map(|t| t.name()),
             }
+        })
+        .collect();
+    Names { occurrences }
+}
+
+/// The set's names (what its own files declare, and the classes and tags of its imports) and
+/// what each file sees.
+fn index_of(
+    analysis: &Analysis,
+    docs: &Documents,
+) -> (
+    SetIndex,
+    HashMap<rollguard::source::FileId, BTreeMap<String, DefRef>>,
+) {
+    let mut index = SetIndex::default();
+    let in_set = |f: rollguard::source::FileId| analysis.file(f).is_some_and(|a| a.in_set);
+    for (i, d) in analysis.definitions.iter().enumerate() {
+        let Some(def) = def_ref(analysis, docs, DefId(i as u32)) else {
+            continue;
+        };
+        let own = in_set(d.span.file);
+        match d.kind {
+            DefKind::Signal | DefKind::Let | DefKind::Fn if own => {
+                index.values.entry(d.name.clone()).or_insert(def);
+            }
+            DefKind::Class => {
+                index.classes.entry(d.name.clone()).or_insert(def);
+            }
+            DefKind::Tag => {
+                index.tags.entry(d.name.clone()).or_insert(def);
+            }
+            DefKind::Scope => {
+                index.scopes.entry(d.name.clone()).or_insert(def);
+            }
+            DefKind::Policy if own => {
+                index.policies.entry(d.name.clone()).or_insert(def);
+            }
+            DefKind::Rule | DefKind::Approval if own => {
+                index.rules.entry(d.name.clone()).or_default().push(def);
+            }
+            _ => {}
         }
     }
-    Arc::new(Scope { set, imported })
+    let mut imported = HashMap::new();
+    for f in &analysis.files {
+        let mut values = BTreeMap::new();
+        for &v in &f.values {
+            let d = analysis.definition(v);
+            if in_set(d.span.file) && f.in_set {
+                continue;
+            }
+            if let Some(def) = def_ref(analysis, docs, v) {
+                values.entry(d.name.clone()).or_insert(def);
+            }
+        }
+        imported.insert(f.file, values);
+    }
+    (index, imported)
+}
+
+/// The set's files as the library reads them: documents with a path on disk.
+fn set_files(db: &dyn Db, files: &[SourceFile]) -> Vec<SetFile> {
+    files
+        .iter()
+        .filter_map(|f| {
+            let path = f.path(db);
+            Some(SetFile {
+                name: path.display(),
+                path: path.as_path()?.to_path_buf(),
+                text: f.text(db).clone(),
+            })
+        })
+        .collect()
+}
+
+#[salsa::tracked(returns(clone), no_eq)]
+pub fn compile_set(db: &dyn Db, set: PolicySet) -> Arc<SetCompilation> {
+    let files = set.files(db);
+    compilation(db, files, &set_files(db, files))
+}
+
+/// A document outside any set (a standard module): compiled alone, for its own names.
+#[salsa::tracked(returns(clone), no_eq)]
+pub fn compile_alone(db: &dyn Db, file: SourceFile) -> Arc<SetCompilation> {
+    let alone = [SetFile {
+        name: file.path(db).display(),
+        path: PathBuf::new(),
+        text: file.text(db).clone(),
+    }];
+    compilation(db, &[file], &alone)
+}
+
+fn compilation(db: &dyn Db, files: &[SourceFile], set_files: &[SetFile]) -> Arc<SetCompilation> {
+    if set_files.is_empty() {
+        return Arc::new(SetCompilation {
+            check: Arc::default(),
+            index: Arc::default(),
+            names: HashMap::new(),
+            scopes: HashMap::new(),
+        });
+    }
+    let loader = DbLoader { db };
+    let c = db.compiler().compile(set_files, &loader, &CHECKING);
+    let docs = Documents::new(db, &c.sources);
+    let (index, mut imported) = index_of(&c.analysis, &docs);
+    let index = Arc::new(index);
+    let mut names = HashMap::new();
+    let mut scopes = HashMap::new();
+    for f in c.analysis.files.iter().filter(|f| f.in_set) {
+        let Some(doc) = docs.get(f.file) else {
+            continue;
+        };
+        names.insert(doc, Arc::new(names_in(&c.analysis, &docs, f.file)));
+        scopes.insert(
+            doc,
+            Arc::new(Scope {
+                set: index.clone(),
+                imported: imported.remove(&f.file).unwrap_or_default(),
+            }),
+        );
+    }
+    Arc::new(SetCompilation {
+        check: Arc::new(diagnostics_of(db, files, &c, &docs)),
+        index,
+        names,
+        scopes,
+    })
+}
+
+/// The compilation that covers `file`: its set's, or its own.
+fn compilation_of(db: &dyn Db, file: SourceFile) -> Arc<SetCompilation> {
+    match db.set_of(file).filter(|s| s.files(db).contains(&file)) {
+        Some(set) => compile_set(db, set),
+        None => compile_alone(db, file),
+    }
+}
+
+/// Every name in `file` with what it refers to; the IDE features read it.
+#[salsa::tracked(returns(clone))]
+pub fn names(db: &dyn Db, file: SourceFile) -> Arc<Names> {
+    compilation_of(db, file)
+        .names
+        .get(&file)
+        .cloned()
+        .unwrap_or_default()
 }
 
 #[salsa::tracked(returns(clone))]
-pub fn resolve(db: &dyn Db, file: SourceFile) -> Arc<crate::resolve::Resolved> {
-    let parsed = parse(db, file);
-    let scope = scope(db, file);
-    let imports = imports(db, file);
-    Arc::new(crate::resolve::resolve(file, &parsed.ast, &scope, &imports))
+pub fn set_index(db: &dyn Db, set: PolicySet) -> Arc<SetIndex> {
+    compile_set(db, set).index.clone()
+}
+
+#[salsa::tracked(returns(clone))]
+pub fn scope(db: &dyn Db, file: SourceFile) -> Arc<Scope> {
+    compilation_of(db, file)
+        .scopes
+        .get(&file)
+        .cloned()
+        .unwrap_or_default()
 }
 
 // ------------------------------------------------------------------------------- checking
@@ -874,36 +1028,28 @@ impl Loader for DbLoader<'_> {
     }
 }
 
+/// What the editor shows for a set: test snapshots and lints, without a date (queries are pure,
+/// so `@until` expiry, which depends on the day, is left to `rollguard check`).
+const CHECKING: rollguard::Options = rollguard::Options {
+    test_snapshots: true,
+    lint: true,
+    today: None,
+};
+
 #[salsa::tracked(returns(clone))]
 pub fn check_set(db: &dyn Db, set: PolicySet) -> Arc<SetCheck> {
-    let files = set.files(db);
-    let set_files: Vec<SetFile> = files
-        .iter()
-        .filter_map(|f| {
-            let path = f.path(db);
-            Some(SetFile {
-                name: path.display(),
-                path: path.as_path()?.to_path_buf(),
-                text: f.text(db).clone(),
-            })
-        })
-        .collect();
-    if set_files.is_empty() {
-        return Arc::default();
-    }
-    let loader = DbLoader { db };
-    let mut c = rollguard::compile(&set_files, &loader);
-    c.check_test_snapshots(&loader);
-    c.lint(None);
+    compile_set(db, set).check.clone()
+}
 
-    // Library file ids to documents.
-    let docs: Vec<Option<SourceFile>> = (0..c.sources.len())
-        .map(|i| {
-            let name = &c.sources.get(rollguard::source::FileId(i as u32)).name;
-            db.file(&FilePath::from_display(name))
-        })
-        .collect();
-    let doc = |id: rollguard::source::FileId| docs.get(id.0 as usize).copied().flatten();
+/// The compilation's findings, each in the document it is about; a finding in an imported file
+/// is shown on each `use` of it in the set.
+fn diagnostics_of(
+    db: &dyn Db,
+    files: &[SourceFile],
+    c: &rollguard::Compilation,
+    docs: &Documents,
+) -> SetCheck {
+    let doc = |id: rollguard::source::FileId| docs.get(id);
     let in_set = |f: SourceFile| files.contains(&f);
 
     let mut out = Vec::new();
@@ -966,19 +1112,18 @@ pub fn check_set(db: &dyn Db, set: PolicySet) -> Arc<SetCheck> {
                 },
             },
         );
-        for &f in files {
-            let decls = declarations(db, f);
-            for ((_, target), (_, at)) in imports(db, f).iter().zip(decls.uses.iter()) {
-                if *target == Some(primary) {
-                    let lines = lines(db, f);
-                    let start = lines.offset_at(at.line, at.col);
-                    let end = lines.offset_at(at.line, at.end_col);
+        for f in c.analysis.files.iter().filter(|f| f.in_set) {
+            let Some(importer) = doc(f.file) else {
+                continue;
+            };
+            for &(target, at) in &f.imports {
+                if doc(target) == Some(primary) {
                     out.push((
-                        f,
+                        importer,
                         FileDiagnostic {
                             message: format!("in `{}`: {}", primary.path(db).display(), d.message),
-                            start,
-                            end,
+                            start: at.start,
+                            end: at.end,
                             related: related.clone(),
                             ..fd.clone()
                         },
@@ -987,10 +1132,10 @@ pub fn check_set(db: &dyn Db, set: PolicySet) -> Arc<SetCheck> {
             }
         }
     }
-    Arc::new(SetCheck {
+    SetCheck {
         diagnostics: out,
         compiled: c.compiled.is_some(),
-    })
+    }
 }
 
 #[salsa::tracked(returns(clone))]

@@ -2,17 +2,14 @@
 //!
 //! - [`db`]: salsa inputs and queries wrapping the library's phase functions (parse, compile,
 //!   lint), so an edit recomputes only what it touches; the query graph is documented there.
-//! - [`resolve`]: every name in a file and what it refers to.
 //! - [`ide`]: the features (hover, definition, references, rename, completion, symbols,
 //!   semantic tokens, quick fixes) as plain functions of the database.
 //! - [`server`]: the one module that speaks LSP.
 
 pub mod db;
 pub mod ide;
-pub mod infer;
 pub mod paths;
 pub mod position;
-pub mod resolve;
 pub mod server;
 
 pub use server::{Backend, Publisher, State};

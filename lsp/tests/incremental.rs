@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use rollguard_lsp::db::{self, Database, SourceFile};
+use rollguard_lsp::db::{self, Database, Db as _, SourceFile};
 use rollguard_lsp::paths::FilePath;
 use salsa::plumbing::AsId;
 use tower_lsp_server::ls_types::Range;
@@ -53,12 +53,14 @@ fn file(s: &Server, path: &str) -> SourceFile {
         .unwrap()
 }
 
-/// What the features read for every file: their resolved names (diagnostics were computed by
-/// the server when it published).
+/// What the features read for every file: its names and the names it sees, its outline
+/// (diagnostics were computed by the server when it published).
 fn touch_all(s: &Server, files: &[SourceFile]) {
     let st = s.backend.state();
     for &f in files {
-        db::resolve(&st.db, f);
+        db::names(&st.db, f);
+        db::scope(&st.db, f);
+        db::declarations(&st.db, f);
         db::diagnostics(&st.db, f);
     }
 }
@@ -87,6 +89,7 @@ async fn an_edit_to_a_rules_condition_re_runs_nothing_for_other_files() {
     assert_eq!(s.diagnostics(PB), None, "the sets are clean");
     let first = s.backend.state().db.take_executions();
     assert!(ran(&first, "declarations", b) && ran(&first, "check_set", set_b));
+    let parses_before = s.backend.state().db.compiler().parses();
 
     // One line of `a`: a rule's condition, made longer.
     let r: Range = range_of(A, "800ms");
@@ -94,34 +97,38 @@ async fn an_edit_to_a_rules_condition_re_runs_nothing_for_other_files() {
     touch_all(&s, &[a, a2, b]);
     let log = s.backend.state().db.take_executions();
 
-    // The edited file and its set's check ran again ...
-    for q in ["parse", "lines", "declarations", "resolve"] {
+    // The edited file and its set's compilation ran again ...
+    for q in ["parse", "lines", "declarations", "names"] {
         assert!(ran(&log, q, a), "{q}(a) should re-run: {log:?}");
     }
-    assert!(ran(&log, "check_set", set_a), "{log:?}");
+    assert!(ran(&log, "compile_set", set_a), "{log:?}");
     // ... and the check found the same (nothing), so the per-file diagnostics were not
     // re-computed either.
     assert!(!ran(&log, "diagnostics", a), "{log:?}");
-    // ... but `a`'s declarations came out equal (places are lines and columns, and no line
-    // moved), so salsa backdated them: the set's index and its other file's names were not
-    // re-computed.
-    assert!(!ran(&log, "set_index", set_a), "{log:?}");
-    for q in ["parse", "declarations", "resolve", "scope"] {
+    // ... but the library's compiler parsed only the edited file: the set's other file was
+    // taken from its cache, and the server's own queries of it did not re-run.
+    assert_eq!(
+        s.backend.state().db.compiler().parses() - parses_before,
+        1,
+        "only the edited file is parsed again"
+    );
+    for q in ["parse", "lines", "declarations"] {
         assert!(!ran(&log, q, a2), "{q}(a2) re-ran: {log:?}");
     }
     // The file of the other set: nothing at all.
     for q in [
         "parse",
         "declarations",
-        "resolve",
+        "names",
         "scope",
         "diagnostics",
         "lines",
     ] {
         assert!(!ran(&log, q, b), "{q}(b) re-ran: {log:?}");
     }
-    assert!(!ran(&log, "check_set", set_b), "{log:?}");
-    assert!(!ran(&log, "set_index", set_b), "{log:?}");
+    for q in ["compile_set", "check_set", "set_index"] {
+        assert!(!ran(&log, q, set_b), "{q}(set_b) re-ran: {log:?}");
+    }
     // The diagnostics of the set did not change, so nothing was published.
     assert!(s.take_published().is_empty());
 }
@@ -142,10 +149,13 @@ async fn an_edit_that_declares_a_name_re_resolves_the_set_but_not_other_sets() {
     touch_all(&s, &[a, a2, b]);
     let log = s.backend.state().db.take_executions();
     let set_a = db::Db::set_of(&s.backend.state().db, a).unwrap();
-    assert!(ran(&log, "set_index", set_a), "{log:?}");
-    assert!(ran(&log, "resolve", a2), "{log:?}");
+    assert!(ran(&log, "compile_set", set_a), "{log:?}");
+    assert!(ran(&log, "names", a2), "{log:?}");
+    assert!(ran(&log, "scope", a2), "{log:?}");
     assert!(!ran(&log, "declarations", a2), "{log:?}");
-    assert!(!ran(&log, "resolve", b), "{log:?}");
+    assert!(!ran(&log, "names", b), "{log:?}");
+    let set_b = db::Db::set_of(&s.backend.state().db, b).unwrap();
+    assert!(!ran(&log, "compile_set", set_b), "{log:?}");
     // The new signal is unused: W0010 is published for `a`.
     let published = s.diagnostics(PA).unwrap();
     assert_eq!(published.len(), 1);

@@ -5,13 +5,23 @@
 //! walk, builds IR nodes (inlining `let`s and `fn`s). Only a walk without errors becomes a
 //! [`crate::Compiled`]; see `crate::compile`.
 
+pub mod analysis;
+pub(crate) mod cache;
+mod calls;
+mod declare;
 mod decls;
 mod expr;
+mod lower;
+mod operators;
 mod policy;
+mod resolve;
 pub mod ty;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cache::ParseCache;
 
 use crate::codes::Code;
 use crate::diagnostic::{did_you_mean, Diagnostic};
@@ -19,7 +29,7 @@ use crate::ir::{self, Origins, Program};
 use crate::source::{FileId, SourceFile, Sources, Span};
 use crate::stdlib;
 use crate::syntax::ast::{self, ItemKind, UseTarget};
-use crate::syntax::parse::parse_file;
+pub use analysis::Analysis;
 
 /// One file of a policy set, as read by the caller.
 #[derive(Clone, Debug)]
@@ -79,21 +89,27 @@ pub struct TestCase {
     pub span: Span,
 }
 
-/// What the checker produced: the program when there was no error, and every diagnostic.
+/// What the checker produced: the program when there was no error, every diagnostic, and the
+/// analysis (with or without errors).
 pub struct Checked {
-    pub program: Option<(Program, Origins, Vec<TestCase>)>,
+    /// The program, its compiled CEL conditions, where its statements are, and its tests.
+    pub program: Option<(Program, Vec<cel::Program>, Origins, Vec<TestCase>)>,
     pub diagnostics: Vec<Diagnostic>,
+    pub analysis: Analysis,
 }
 
 /// A parsed file: one of the set, or a module some file imports.
 pub(crate) struct Unit {
     pub file: FileId,
-    pub ast: ast::File,
+    pub ast: Arc<ast::File>,
     pub in_set: bool,
     /// Units this one imports, without repeats.
     pub imports: Vec<usize>,
     /// The `use` target of each import, for messages.
     pub import_spans: Vec<Span>,
+    /// Every `use` that loaded, by the span of its target, with the unit it names (a repeated
+    /// `use` too, which `imports` lists once).
+    pub use_targets: Vec<(Span, usize)>,
     /// Some `use` of this file could not be loaded: unknown names here may come from it.
     pub failed_use: bool,
     pub dir: PathBuf,
@@ -112,23 +128,36 @@ fn is_builtin(name: &str) -> bool {
         || name == crate::syntax::lexicon::DEPLOYMENT
 }
 
-pub fn check(sources: &mut Sources, files: &[SetFile], loader: &dyn Loader) -> Checked {
+/// Checks a policy set: reads it and its modules (parses from `cache` where the text did not
+/// change), resolves names, checks types and units, and lowers it to a program.
+pub(crate) fn check(
+    sources: &mut Sources,
+    files: &[SetFile],
+    loader: &dyn Loader,
+    cache: &ParseCache,
+) -> Checked {
     let mut diags = Vec::new();
-    let units = load_units(sources, files, loader, &mut diags);
+    let units = load_units(sources, files, loader, cache, &mut diags);
     let mut cx = decls::Decls::collect(&units, sources, &mut diags);
-    let program = {
-        let mut lower = expr::Lower::new(&units, sources, &mut cx, &mut diags);
+    let (program, analysis) = {
+        let mut lower = lower::Lower::new(&units, sources, &mut cx, &mut diags);
         lower.declarations();
         let mut origins = lower.policies();
         let tests = lower.tests();
         origins.unused = lower.unused();
-        lower.finish().map(|p| (p, origins, tests))
+        let visible = lower.visible_values();
+        let analysis = std::mem::take(&mut lower.analysis).finish(visible);
+        let program = lower
+            .finish()
+            .map(|(program, cel)| (program, cel, origins, tests));
+        (program, analysis)
     };
     diags.sort_by_key(|d| (d.span.file, d.span.start, d.code));
     let has_error = diags.iter().any(|d| d.is_error());
     Checked {
         program: if has_error { None } else { program },
         diagnostics: diags,
+        analysis,
     }
 }
 
@@ -136,6 +165,7 @@ fn load_units(
     sources: &mut Sources,
     files: &[SetFile],
     loader: &dyn Loader,
+    cache: &ParseCache,
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<Unit> {
     let mut units = Vec::new();
@@ -145,18 +175,20 @@ fn load_units(
     let mut sorted: Vec<&SetFile> = files.iter().collect();
     sorted.sort_by(|a, b| a.name.cmp(&b.name));
     for f in sorted {
-        let file = sources.add(SourceFile::new(f.name.clone(), f.text.as_str()));
-        let (ast, d) = parse_file(file, &f.text);
-        diags.extend(d);
+        let text: Arc<str> = f.text.as_str().into();
+        let file = sources.add(SourceFile::new(f.name.clone(), text.clone()));
+        let parsed = cache.parse(&f.name, file, &text);
+        diags.extend(parsed.diagnostics);
         if let Some(c) = loader.canonical(&f.path) {
             set_paths.insert(c);
         }
         units.push(Unit {
             file,
-            ast,
+            ast: parsed.ast,
             in_set: true,
             imports: Vec::new(),
             import_spans: Vec::new(),
+            use_targets: Vec::new(),
             failed_use: false,
             dir: f.path.parent().map(Path::to_path_buf).unwrap_or_default(),
         });
@@ -166,6 +198,7 @@ fn load_units(
         let mut imports = Vec::new();
         let mut import_spans = Vec::new();
         let mut failed_use = false;
+        let mut use_targets = Vec::new();
         let uses: Vec<(UseTarget, Span)> = units[next]
             .ast
             .items
@@ -257,9 +290,10 @@ fn load_units(
             let idx = match by_identity.get(&identity) {
                 Some(&i) => i,
                 None => {
-                    let file = sources.add(SourceFile::new(name, text.as_str()));
-                    let (ast, d) = parse_file(file, &text);
-                    diags.extend(d);
+                    let text: Arc<str> = text.into();
+                    let file = sources.add(SourceFile::new(name.clone(), text.clone()));
+                    let parsed = cache.parse(&name, file, &text);
+                    diags.extend(parsed.diagnostics);
                     let dir = match &target {
                         UseTarget::Path(p) => dir
                             .join(p)
@@ -270,10 +304,11 @@ fn load_units(
                     };
                     units.push(Unit {
                         file,
-                        ast,
+                        ast: parsed.ast,
                         in_set: false,
                         imports: Vec::new(),
                         import_spans: Vec::new(),
+                        use_targets: Vec::new(),
                         failed_use: false,
                         dir,
                     });
@@ -281,6 +316,7 @@ fn load_units(
                     units.len() - 1
                 }
             };
+            use_targets.push((span, idx));
             if idx != next && !imports.contains(&idx) {
                 imports.push(idx);
                 import_spans.push(span);
@@ -289,6 +325,7 @@ fn load_units(
         units[next].imports = imports;
         units[next].import_spans = import_spans;
         units[next].failed_use = failed_use;
+        units[next].use_targets = use_targets;
         next += 1;
     }
     units

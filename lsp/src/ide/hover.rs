@@ -5,11 +5,9 @@ use rollguard::syntax::ast::{ItemKind, StatementKind};
 use rollguard::syntax::lex::{self, Kind};
 use rollguard::syntax::print;
 
-use crate::db::{self, Db, DefKind, DefRef, Detail, SourceFile};
+use crate::db::{self, Db, DefKind, DefRef, Detail, SourceFile, Token};
 use crate::ide::FileRange;
-use crate::infer::{self, Infer};
 use crate::paths::FilePath;
-use crate::resolve::Token;
 
 /// Markdown, and the range it is about.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,13 +18,13 @@ pub struct HoverText {
 
 pub fn hover(db: &dyn Db, file: SourceFile, offset: u32) -> Option<HoverText> {
     let text = file.text(db);
-    let resolved = db::resolve(db, file);
+    let resolved = db::names(db, file);
     if let Some(o) = resolved.at(offset) {
         let word = &text[o.start as usize..o.end as usize];
         let markdown = match (o.token, &o.def) {
             (Token::Def(_), Some(def)) => declaration(db, file, def),
             (Token::Builtin, _) => builtin(word).map(str::to_string),
-            (Token::Field, _) => field(text, o.start as usize, o.end as usize),
+            (Token::Field, _) => field(text, o.start as usize, o.end as usize, o.ty.as_deref()),
             (Token::PrincipalKind, _) => principal_kind(word).map(str::to_string),
             (Token::Action, _) => action(word).map(str::to_string),
             (Token::Type, _) => Some(type_doc(word)),
@@ -77,8 +75,19 @@ fn where_declared(db: &dyn Db, here: SourceFile, def: &DefRef) -> Option<String>
     })
 }
 
+/// What a value of a type with a unit is, for hover.
+fn unit_note(ty: &str) -> Option<&'static str> {
+    Some(match ty {
+        "ratio" => "a fraction: `1%` is 0.01; write `%` after a number",
+        "duration" => "seconds; write `ms`, `s`, `m` or `h` after a number",
+        "count" => "a whole number of at least 0",
+        "number" => "a plain number, without a unit",
+        _ => return None,
+    })
+}
+
 fn typed(ty: &str) -> String {
-    match infer::unit_note(ty) {
+    match unit_note(ty) {
         Some(note) => format!("type `{ty}`: {note}"),
         None => format!("type `{ty}`"),
     }
@@ -327,7 +336,10 @@ fn let_value(db: &dyn Db, def: &DefRef) -> (Option<String>, Option<String>) {
             v
         }
     });
-    let ty = Infer::new(db).let_type(def.file, def.container.as_deref(), &def.name);
+    // The type the checker found for the let's value where it is declared.
+    let ty = db::names(db, def.file)
+        .declaration(def)
+        .and_then(|o| o.ty.clone());
     (value, ty)
 }
 
@@ -365,7 +377,8 @@ fn module(db: &dyn Db, file: SourceFile) -> String {
     out
 }
 
-fn field(text: &str, start: usize, end: usize) -> Option<String> {
+/// A `deployment.` field; `ty` is the checker's type for the path up to it.
+fn field(text: &str, start: usize, end: usize, ty: Option<&str>) -> Option<String> {
     let before = &text[..start];
     let path_start = before
         .rfind(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.'))
@@ -373,7 +386,7 @@ fn field(text: &str, start: usize, end: usize) -> Option<String> {
     let path = &text[path_start..end];
     let rest = path.strip_prefix("deployment.")?;
     let parts: Vec<&str> = rest.split('.').collect();
-    let ty = infer::field_type(&parts).unwrap_or(match parts.as_slice() {
+    let ty = ty.unwrap_or(match parts.as_slice() {
         ["rollback_target"] => "not a value: read `.healthy` or `.version`",
         _ => "unknown field",
     });

@@ -41,7 +41,7 @@ pub fn def_range(db: &dyn Db, def: &DefRef) -> Option<FileRange> {
 
 /// The definition the name at `offset` refers to.
 pub fn def_at(db: &dyn Db, file: SourceFile, offset: u32) -> Option<DefRef> {
-    db::resolve(db, file).at(offset)?.def.clone()
+    db::names(db, file).at(offset)?.def.clone()
 }
 
 pub fn definition(db: &dyn Db, file: SourceFile, offset: u32) -> Option<FileRange> {
@@ -82,7 +82,7 @@ pub fn references(db: &Database, def: &DefRef, declaration: bool) -> Vec<FileRan
     };
     let mut out = Vec::new();
     for f in files {
-        let resolved = db::resolve(db, f);
+        let resolved = db::names(db, f);
         for o in &resolved.occurrences {
             if o.def.as_ref().is_some_and(|d| same(d, def)) && (declaration || !o.is_def) {
                 out.push(FileRange {
@@ -134,7 +134,7 @@ pub fn prepare_rename(
     file: SourceFile,
     offset: u32,
 ) -> Result<FileRange, RenameError> {
-    let resolved = db::resolve(db, file);
+    let resolved = db::names(db, file);
     let o = resolved
         .at(offset)
         .ok_or_else(|| "there is no name here".to_string())?;

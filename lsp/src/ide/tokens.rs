@@ -8,9 +8,8 @@ use tower_lsp_server::ls_types::{
     SemanticToken, SemanticTokenModifier, SemanticTokenType, SemanticTokensLegend,
 };
 
-use crate::db::{self, Db, DefKind, SourceFile};
+use crate::db::{self, Db, DefKind, SourceFile, Token};
 use crate::paths::FilePath;
-use crate::resolve::Token;
 
 pub const TYPES: &[SemanticTokenType] = &[
     SemanticTokenType::KEYWORD,
@@ -82,7 +81,7 @@ fn def_type(kind: DefKind) -> (SemanticTokenType, u32) {
 /// Every highlighted range of the file, in order.
 pub fn highlights(db: &dyn Db, file: SourceFile) -> Vec<Highlight> {
     let text = file.text(db);
-    let resolved = db::resolve(db, file);
+    let resolved = db::names(db, file);
     let occurrences = &resolved.occurrences;
     let mut next = 0;
     let mut out = Vec::new();

@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 mod listen;
 #[cfg(feature = "serve")]
 mod serve;
-use rollguard::{compile, load, Code, Compilation, FsLoader};
+use rollguard::{load, Code, Compilation, Compiler, FsLoader, Options};
 
 /// `println!` and `eprintln!` panic when the reader has gone (`rollguard explain E0001 | head -1`);
 /// a closed pipe is the reader's choice, not an error.
@@ -296,10 +296,7 @@ fn today() -> Option<chrono::NaiveDate> {
 
 /// Compiles a set the way `check` and `test` do: with its tests' snapshots and the lints.
 fn compile_checked(set: &[rollguard::SetFile]) -> Compilation {
-    let mut c = compile(set, &FsLoader);
-    c.check_test_snapshots(&FsLoader);
-    c.lint(today());
-    c
+    Compiler::new().compile(set, &FsLoader, &Options::checking(today()))
 }
 
 fn check(paths: &[PathBuf], format: CheckFormat, deny_warnings: bool) -> u8 {
@@ -357,7 +354,8 @@ fn eval(paths: &[PathBuf], snapshot: &str, format: Format, exit_code: bool) -> u
             Err(e) => return usage_error(&format!("cannot read the snapshot `{snapshot}`: {e}")),
         }
     };
-    let c = compile(&files, &FsLoader);
+    // `eval` decides without reading test fixtures or linting.
+    let c = Compiler::new().compile(&files, &FsLoader, &Options::default());
     report(&c);
     let Some(compiled) = &c.compiled else {
         warn!("error: the policy set does not compile; no decision was made");
@@ -515,7 +513,7 @@ fn diff_side(path: &std::path::Path) -> Result<(Vec<rollguard::SetFile>, Compila
         warn!("{}", e.message);
         2
     })?;
-    let c = compile(&files, &FsLoader);
+    let c = Compiler::new().compile(&files, &FsLoader, &Options::default());
     if report(&c) {
         warn!(
             "error: `{}` does not compile; nothing was compared",
