@@ -10,15 +10,25 @@ use crate::diagnostic::Severity;
 /// `Variant = "CODE", "title", explanation;`.
 macro_rules! codes {
     ($($variant:ident = $code:literal, $title:literal, $explanation:expr;)*) => {
+        /// A diagnostic's stable code: `E....` for errors, `W....` for lint warnings.
+        /// `rollguard explain CODE` prints its explanation.
+        ///
+        /// `#[non_exhaustive]`: new checks and lints add codes; a code, once given, keeps its
+        /// meaning.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[non_exhaustive]
         pub enum Code {
-            $($variant,)*
+            $(
+                #[doc = concat!("`", $code, "`: ", $title, ".")]
+                $variant,
+            )*
         }
 
         /// Every code, in order; `explain` and the tests walk this.
         pub const ALL: &[Code] = &[$(Code::$variant,)*];
 
         impl Code {
+            /// The code as written: `E0004`, `W0002`.
             pub fn as_str(self) -> &'static str {
                 match self {
                     $(Code::$variant => $code,)*
@@ -85,6 +95,7 @@ codes! {
 }
 
 impl Code {
+    /// `Warning` for `W....` codes, `Error` for `E....` codes.
     pub fn severity(self) -> Severity {
         if self.as_str().starts_with('W') {
             Severity::Warning
@@ -93,6 +104,7 @@ impl Code {
         }
     }
 
+    /// The code written as `text` (`e0004` too); `None` for no such code.
     pub fn parse(text: &str) -> Option<Code> {
         let wanted = text.trim().to_ascii_uppercase();
         ALL.iter().copied().find(|c| c.as_str() == wanted)

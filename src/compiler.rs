@@ -42,6 +42,7 @@ pub struct Compiler {
 }
 
 impl Compiler {
+    /// A compiler with nothing cached yet.
     pub fn new() -> Compiler {
         Compiler::default()
     }

@@ -10,16 +10,25 @@ use crate::codes::Code;
 use crate::source::{FileId, SourceFile, Sources, Span};
 use crate::syntax::lex::{self, Kind};
 
+/// How bad a diagnostic is.
+///
+/// Not `#[non_exhaustive]`: a set either compiles or it does not, so there are errors and
+/// warnings and nothing between; callers match on both.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// The set does not compile.
     Error,
+    /// A lint finding: the set compiles, but something in it is probably wrong.
     Warning,
 }
 
+/// A further place a diagnostic points at, with its text.
 #[derive(Clone, Debug)]
 pub struct Label {
+    /// Where.
     pub span: Span,
+    /// What is there.
     pub text: String,
 }
 
@@ -39,23 +48,33 @@ pub struct Suggestion {
     pub safe: bool,
 }
 
+/// What is wrong, where, and how to fix it, with a stable [`Code`].
+///
+/// `#[non_exhaustive]`: it will carry more (further kinds of fix); build one with
+/// [`Diagnostic::error`] and the builder methods.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Diagnostic {
+    /// The stable code, which also gives the severity.
     pub code: Code,
+    /// Error or warning.
     pub severity: Severity,
     /// One line, lowercase, no final period, user input in backticks.
     pub message: String,
+    /// The primary place: a file of the compilation's sources and a byte range in it.
     pub span: Span,
     /// The text under the primary span.
     pub label: String,
     /// Further places involved (the first declaration of a duplicate, the cycle of a recursion).
     pub labels: Vec<Label>,
+    /// How to fix it, when there is a fix to suggest.
     pub help: Option<String>,
     /// Fixes a tool may apply, the most likely first.
     pub suggestions: Vec<Suggestion>,
 }
 
 impl Diagnostic {
+    /// A diagnostic with `code` (its severity is the code's) at `span`.
     pub fn error(code: Code, span: Span, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             code,
@@ -69,11 +88,13 @@ impl Diagnostic {
         }
     }
 
+    /// Sets the text under the primary span.
     pub fn label(mut self, text: impl Into<String>) -> Diagnostic {
         self.label = text.into();
         self
     }
 
+    /// Adds a further place, with its text.
     pub fn with_label(mut self, span: Span, text: impl Into<String>) -> Diagnostic {
         self.labels.push(Label {
             span,
@@ -82,6 +103,7 @@ impl Diagnostic {
         self
     }
 
+    /// Sets the help: how to fix it.
     pub fn help(mut self, text: impl Into<String>) -> Diagnostic {
         self.help = Some(text.into());
         self
@@ -168,6 +190,7 @@ impl Diagnostic {
         self
     }
 
+    /// Whether it is an error (the set does not compile).
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }

@@ -39,7 +39,11 @@ pub struct Engine {
 }
 
 /// Why a policy set could not be loaded: unreadable files, or diagnostics.
+///
+/// `#[non_exhaustive]`: it may carry more (the diagnostics themselves) later; build one with
+/// [`LoadError::new`].
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct LoadError {
     /// One line per problem: `FILE:LINE:COL: error[E0004]: message`.
     pub problems: Vec<String>,
@@ -58,6 +62,16 @@ impl fmt::Display for LoadError {
 }
 
 impl std::error::Error for LoadError {}
+
+impl LoadError {
+    /// A load refused for these problems (one line each), with their rendering for people.
+    pub fn new(problems: Vec<String>, rendered: impl Into<String>) -> LoadError {
+        LoadError {
+            problems,
+            rendered: rendered.into(),
+        }
+    }
+}
 
 impl Engine {
     /// The `.rollguard` files of one directory (not its subdirectories).

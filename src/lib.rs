@@ -5,27 +5,82 @@
 //! snapshot JSON --validate--> Snapshot -----------------+--> evaluate --> Decision
 //! ```
 //!
-//! [`compile`] turns a policy set into a [`Compiled`] (or diagnostics); [`Compiled::decide`]
-//! evaluates a snapshot. The CLI is a thin shell over these.
+//! An embedder (a deploy tool, a controller) needs a handful of types: [`Engine`] loads a
+//! policy set once ([`LoadError`] says why it would not) and answers snapshots with a
+//! [`Decision`] (its [`Action`], and why; the parts of the explanation are in [`decision`]),
+//! or a [`SnapshotError`]. Below it, [`compile`] turns a policy set ([`SetFile`]s, read through
+//! a [`Loader`] such as [`FsLoader`]) into a [`Compilation`]: every [`Diagnostic`] (with its
+//! [`Severity`] and stable [`Code`]) and, when the set is sound, a [`Compiled`] whose
+//! [`Compiled::decide`] evaluates a snapshot and whose [`Compiled::tests`] are its
+//! [`TestCase`]s. With the `serve` feature, `service::Router` answers the decision service's
+//! HTTP requests in-process. The `rollguard` command line is a thin shell over these.
+//!
+//! Load a policy and decide a snapshot:
+//!
+//! ```
+//! use rollguard::{Action, Engine};
+//!
+//! // The same set from a directory of `.rollguard` files: `Engine::from_dir(dir)`.
+//! let engine = Engine::from_sources(&[(
+//!     "checkout.rollguard",
+//!     r#"signal error_rate: ratio = "http.error_rate"
+//!        policy checkout {
+//!          applies when deployment.service == "checkout"
+//!          rollback spike when error_rate > 2 * baseline(error_rate)
+//!        }"#,
+//! )])?;
+//!
+//! let snapshot = br#"{"at": "2026-11-22T10:05:00Z",
+//!   "deployment": {"service": "checkout", "environment": "production",
+//!                  "rollback_target": {"healthy": true}},
+//!   "signals": {"http.error_rate": {"value": 0.05, "baseline": 0.01}}}"#;
+//! let decision = engine.decide(snapshot)?;
+//! assert_eq!(decision.decision, Action::Rollback);
+//! assert_eq!(decision.fired[0].rule, "spike");
+//! println!("{}", decision.to_human());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Modules hidden from these docs (`syntax`, `check`, `ir`, `fmt`, `report`, `audit`,
+//! `source` and the rest) are public only because the workspace's own tools — the
+//! `rollguard` command line, the language server, the fuzz targets and the integration tests —
+//! are separate crates that need the compiler's internals. They are not API: they change
+//! without notice, and nothing outside this repository should name them.
 
+#![deny(missing_docs)]
+
+#[doc(hidden)]
 pub mod audit;
+// Kept `pub` (hidden) for the workspace's tools, like the modules below.
+#[doc(hidden)]
 pub mod check;
+#[doc(hidden)]
 pub mod codes;
 mod compiler;
+#[doc(hidden)]
 pub mod diagnostic;
+#[doc(hidden)]
 pub mod diff;
 mod engine;
-pub mod eval;
+mod eval;
+#[doc(hidden)]
 pub mod fmt;
-pub mod integrations;
+mod integrations;
+#[doc(hidden)]
 pub mod ir;
-pub mod lint;
+mod lint;
+#[doc(hidden)]
 pub mod load;
+#[doc(hidden)]
 pub mod report;
 pub mod service;
+#[doc(hidden)]
 pub mod source;
+#[doc(hidden)]
 pub mod stdlib;
+#[doc(hidden)]
 pub mod syntax;
+#[doc(hidden)]
 pub mod testing;
 
 use std::collections::HashMap;
@@ -37,6 +92,7 @@ pub use codes::Code;
 pub use compiler::{Compiler, Options};
 pub use diagnostic::{Diagnostic, Severity};
 pub use engine::{Engine, LoadError};
+pub use eval::decision;
 pub use eval::decision::Decision;
 pub use eval::snapshot::{Snapshot, SnapshotError};
 pub use ir::Action;
@@ -54,9 +110,16 @@ pub struct Compiled {
 }
 
 /// The result of compiling: every file read, every diagnostic, and the program if it is sound.
+///
+/// `#[non_exhaustive]`: compiling will report more (timings, the files' dependencies).
+#[non_exhaustive]
 pub struct Compilation {
+    /// Every file read, by the file ids the diagnostics' spans use: pass it to
+    /// [`Diagnostic::render`] and [`Diagnostic::one_line`].
     pub sources: Sources,
+    /// Errors and warnings, in file and position order.
     pub diagnostics: Vec<Diagnostic>,
+    /// The program, when there is no error.
     pub compiled: Option<Compiled>,
     /// Lint findings silenced by `@allow(CODE)`, kept so reviewers can see them.
     pub allowed: Vec<lint::Allowed>,
@@ -66,6 +129,7 @@ pub struct Compilation {
 }
 
 impl Compilation {
+    /// Whether any diagnostic is an error (then [`Compilation::compiled`] is `None`).
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)
     }
@@ -179,18 +243,23 @@ impl Compiled {
         &self.digest
     }
 
+    /// The program itself, for the workspace's tools; not API.
+    #[doc(hidden)]
     pub fn program(&self) -> &Program {
         &self.program
     }
 
+    /// The set's `test` blocks, in source order.
     pub fn tests(&self) -> &[TestCase] {
         &self.tests
     }
 
+    /// Validates snapshot JSON against this set (declared signal types, classes).
     pub fn parse_snapshot(&self, bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
         Snapshot::parse(bytes, &self.program, &self.keys)
     }
 
+    /// Evaluates a snapshot this set parsed. Pure and deterministic.
     pub fn evaluate(&self, snapshot: &Snapshot) -> Decision {
         eval::machine::evaluate(
             &self.program,

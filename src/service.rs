@@ -1,7 +1,7 @@
 //! The decision service. What it does with a request body before and around evaluation, as
 //! plain functions: the depth limit, parsing, binding the requester to the caller's identity;
 //! the service's router and the fuzz target call the same code. With the `serve` feature,
-//! [`Router`] answers the service's HTTP requests (`router.rs`); `rollguard serve` puts it
+//! `Router` answers the service's HTTP requests (`router.rs`); `rollguard serve` puts it
 //! behind its accept loop.
 
 use serde_json::Value;
@@ -14,10 +14,16 @@ mod router;
 pub use router::{BothLengths, Config, ReloadError, Request, Response, Router};
 
 /// A request refused before or during evaluation: the HTTP status and the JSON path at fault.
+///
+/// `#[non_exhaustive]`: a refusal may carry more (a header to send) later.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RequestError {
+    /// The HTTP status to answer: 400, 403, 413 ...
     pub status: u16,
+    /// The JSON path at fault in the body; empty for the whole body.
     pub path: String,
+    /// What is wrong, for people.
     pub message: String,
 }
 

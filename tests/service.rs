@@ -513,6 +513,16 @@ fn every_error_has_the_error_shape() {
             .is_some_and(|m| m.starts_with("`GET` is not allowed on `/v1/decide`")),
         "{e}"
     );
+    assert_eq!(
+        e["error"]["message"],
+        "`GET` is not allowed on `/v1/decide`; allowed: POST"
+    );
+    let (status, body) = service.call("POST", "/v1/policies", None, "{}");
+    let e = shaped(status, &body.to_string(), 405, "POST /v1/policies");
+    assert_eq!(
+        e["error"]["message"],
+        "`POST` is not allowed on `/v1/policies`; allowed: GET,HEAD"
+    );
     let (status, body) = service.call("GET", "/nowhere", None, "");
     let e = shaped(status, &body.to_string(), 404, "unknown path");
     assert_eq!(e["error"]["message"], "no such endpoint: `/nowhere`");

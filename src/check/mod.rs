@@ -38,6 +38,7 @@ pub struct SetFile {
     pub name: String,
     /// Where it lives: `use "..."` paths and test snapshots are relative to its directory.
     pub path: PathBuf,
+    /// Its contents.
     pub text: String,
 }
 
@@ -45,6 +46,7 @@ pub struct SetFile {
 pub trait Loader {
     /// The canonical identity of `path` (two spellings of one file give one identity).
     fn canonical(&self, path: &Path) -> Option<PathBuf>;
+    /// The contents of the file at `path`.
     fn read(&self, path: &Path) -> std::io::Result<String>;
 }
 
@@ -77,15 +79,21 @@ impl Loader for FsLoader {
 
 /// A `test` block, resolved.
 #[derive(Clone, Debug)]
+#[non_exhaustive] // built by the checker only; a test block may gain clauses
 pub struct TestCase {
+    /// The title the block gives, e.g. `test "errors spike rolls back"`.
     pub title: String,
     /// Where the snapshot is read from.
     pub snapshot: PathBuf,
     /// The snapshot's path as the test writes it, for messages.
     pub snapshot_written: String,
+    /// Where the snapshot's path is written.
     pub snapshot_span: Span,
+    /// The decision the test expects.
     pub expect: ir::Action,
+    /// The rules it expects to fire (`by [...]`), by name.
     pub by: Vec<String>,
+    /// The whole block.
     pub span: Span,
 }
 

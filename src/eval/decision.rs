@@ -2,30 +2,51 @@
 //!
 //! Field order is the order of the struct fields; lists are built in a fixed order (policies by
 //! name, then source order), so the same input gives byte-identical output.
+//!
+//! Every type here is `#[non_exhaustive]`: the explanation grows with the language (a new field
+//! is added to the JSON, never a changed one), so code outside the crate reads these types and
+//! cannot build them with a literal.
 
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::ir::Action;
 
+/// What to do with a deployment, and why: the answer to one snapshot.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Decision {
+    /// The verdict: the most severe action any applying policy took, after overrides.
     pub decision: Action,
+    /// The policies whose `applies` held, by name.
     pub policies: Vec<String>,
+    /// The digest of the compiled set that decided (`sha256:...`), for the audit trail.
     pub policy_digest: String,
+    /// The rules that fired, with the values they read.
     pub fired: Vec<Fired>,
+    /// The `require` gates that failed.
     pub gates: Vec<GateFailure>,
+    /// Rules that could not be decided because an input was missing or stale.
     pub unknown: Vec<Unknown>,
+    /// The approvals the applying policies ask for: satisfied, missing, rejected.
     pub approvals: Approvals,
+    /// Changes made to the verdict after the rules were weighed (a rollback that cannot be
+    /// done, for one).
     pub overrides: Vec<Override>,
+    /// What dry-run (`@shadow`) rules, gates and approvals would have done.
     pub shadow: Vec<Shadow>,
+    /// Whether the snapshot's requester may take the verdict's action; `None` without a
+    /// requester.
     pub authorized: Option<bool>,
+    /// The actions the requester may take, when there is a requester.
     pub requester_may: Option<Vec<String>>,
 }
 
-/// The inputs a fired rule read, in the order it read them.
+/// The inputs a fired rule read, in the order it read them: `(name, value)` pairs, serialized
+/// as one JSON object.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(from = "serde_json::Map<String, serde_json::Value>")]
+#[non_exhaustive]
 pub struct Values(pub Vec<(String, serde_json::Value)>);
 
 impl Serialize for Values {
@@ -44,81 +65,135 @@ impl From<serde_json::Map<String, serde_json::Value>> for Values {
     }
 }
 
+/// A rule whose condition held.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Fired {
+    /// The policy that holds the rule.
     pub policy: String,
+    /// The rule's name.
     pub rule: String,
+    /// The action the rule takes.
     pub action: Action,
+    /// Where the rule is written: `FILE:LINE:COL`.
     pub at: String,
+    /// The inputs the rule read.
     pub values: Values,
 }
 
+/// A `require` gate whose condition did not hold.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct GateFailure {
+    /// The policy that holds the gate.
     pub policy: String,
+    /// The gate's condition, as written.
     pub require: String,
+    /// The action the failed gate takes.
     pub action: Action,
+    /// Where the gate is written: `FILE:LINE:COL`.
     pub at: String,
+    /// The inputs the gate read.
     pub inputs: Vec<String>,
 }
 
+/// A rule that could not be decided: an input it reads is missing or stale.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Unknown {
+    /// The policy that holds the rule.
     pub policy: String,
+    /// The rule's name.
     pub rule: String,
+    /// The input that was not known.
     pub input: String,
+    /// Why it was not known (`missing`, `stale`, ...).
     pub why: String,
 }
 
+/// The approvals the applying policies ask for, by outcome.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Approvals {
+    /// Approvals given as required.
     pub satisfied: Vec<Satisfied>,
+    /// Approvals still short of what they need.
     pub missing: Vec<MissingApproval>,
+    /// Approvals someone rejected.
     pub rejected: Vec<Rejected>,
 }
 
+/// An approval that is satisfied.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Satisfied {
+    /// The policy that asks for it.
     pub policy: String,
+    /// The approval's name.
     pub approval: String,
 }
 
+/// An approval that still lacks approvers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct MissingApproval {
+    /// The policy that asks for it.
     pub policy: String,
+    /// The approval's name.
     pub approval: String,
+    /// What it needs, as written (how many, from whom).
     pub needs: String,
+    /// How many qualifying approvals the snapshot has.
     pub have: u32,
 }
 
+/// A principal, as the decision names it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Identity {
+    /// The principal's kind (`human`, `service`, `agent`, ...).
     pub kind: String,
+    /// The principal's id.
     pub id: String,
 }
 
+/// An approval someone rejected.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Rejected {
+    /// The policy that asks for it.
     pub policy: String,
+    /// The approval's name.
     pub approval: String,
+    /// Who rejected it.
     pub rejected_by: Identity,
 }
 
+/// A change of the verdict after the rules were weighed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Override {
+    /// The verdict before.
     pub from: Action,
+    /// The verdict after.
     pub to: Action,
+    /// Why it changed.
     pub why: String,
 }
 
+/// What a dry-run rule, gate or approval would have done.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Shadow {
+    /// The policy that holds it.
     pub policy: String,
     /// `rule`, `require` or `approval`.
     pub kind: String,
     /// The rule's or approval's name, or the require's condition.
     pub rule: String,
+    /// The action it would have taken.
     pub action: Action,
+    /// Where it is written: `FILE:LINE:COL`.
     pub at: String,
 }
 

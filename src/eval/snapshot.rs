@@ -72,22 +72,32 @@ pub struct Deployment {
     pub labels: BTreeMap<String, String>,
 }
 
+/// A snapshot validated against one compiled set: what the deployment is, who asks, and what
+/// the signals say, at one instant. Made by [`Engine::parse_snapshot`](crate::Engine::parse_snapshot)
+/// (or [`Compiled::parse_snapshot`](crate::Compiled::parse_snapshot)) and evaluated by the same
+/// set's `evaluate`.
+///
+/// Opaque: its fields are the evaluator's, so it needs no `#[non_exhaustive]` to grow.
 #[derive(Clone, Debug)]
 pub struct Snapshot {
-    pub at: Micros,
-    pub deployment: Deployment,
-    pub requester: Option<Principal>,
+    pub(crate) at: Micros,
+    pub(crate) deployment: Deployment,
+    pub(crate) requester: Option<Principal>,
     /// Indexed by slot; `None`: missing.
-    pub signals: Vec<Option<SignalData>>,
+    pub(crate) signals: Vec<Option<SignalData>>,
     /// The document as sent, for `cel(...)` conditions.
-    pub raw: Value,
+    pub(crate) raw: Value,
 }
 
 /// A snapshot that cannot be evaluated, with the JSON path of the first problem.
+///
+/// `#[non_exhaustive]`: it may say more later (a second problem, a kind to match on).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SnapshotError {
     /// `deployment.cascade_depth`, `signals["http.error_rate"].observed_at`; empty for the document.
     pub path: String,
+    /// What is wrong there, for people.
     pub message: String,
 }
 
@@ -514,7 +524,7 @@ fn signal_data(
 
 impl Snapshot {
     /// Parses and validates a snapshot for `program`; `keys` maps snapshot keys to slots.
-    pub fn parse(
+    pub(crate) fn parse(
         bytes: &[u8],
         program: &Program,
         keys: &HashMap<String, Vec<SlotId>>,
@@ -524,7 +534,8 @@ impl Snapshot {
         Snapshot::from_value(super::json::parse(bytes)?, program, keys)
     }
 
-    pub fn from_value(
+    /// As [`Snapshot::parse`], from JSON already parsed.
+    pub(crate) fn from_value(
         raw: Value,
         program: &Program,
         keys: &HashMap<String, Vec<SlotId>>,

@@ -15,19 +15,29 @@ pub type ClassId = u32;
 pub type TagId = u32;
 pub type CelId = u32;
 
+/// What a decision asks of a deployment, from least to most severe (the order of `Ord`).
+///
+/// Not `#[non_exhaustive]`: the five actions are a closed set by the language's design (its
+/// keywords, the exit codes, the JSON contract), and callers are meant to match on all of them.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
+    /// Nothing is wrong: go on.
     Proceed,
+    /// Not enough is known to decide (an input is missing or stale, or a rule says so).
     Inconclusive,
+    /// Stay where the rollout is, waiting (for approvals, for evidence).
     Hold,
+    /// Stop the rollout, leaving the deployment as it is.
     Halt,
+    /// Undo the deployment.
     Rollback,
 }
 
 impl Action {
+    /// The action's keyword: `proceed`, `inconclusive`, `hold`, `halt`, `rollback`.
     pub fn as_str(self) -> &'static str {
         match self {
             Action::Proceed => "proceed",
@@ -38,6 +48,7 @@ impl Action {
         }
     }
 
+    /// The action a keyword names; `None` for any other text.
     pub fn parse(s: &str) -> Option<Action> {
         Some(match s {
             "proceed" => Action::Proceed,

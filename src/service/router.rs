@@ -68,6 +68,9 @@ pub type Request = axum::http::Request<axum::body::Body>;
 pub type Response = axum::response::Response;
 
 /// How the service answers; what `rollguard serve` takes from its arguments.
+///
+/// Not `#[non_exhaustive]` (yet): callers build it with a literal, as the example above does,
+/// and a new option is a breaking change.
 pub struct Config {
     /// Bearer tokens and the principal each stands for (`{"kind", "id", "groups"}`). With
     /// tokens every endpoint but `/healthz` needs `Authorization: Bearer TOKEN`, and the token's
@@ -90,7 +93,10 @@ pub struct Config {
 /// Why the last reload of the policy set failed; `/v1/policies` shows it as
 /// `last_reload_error` and `/metrics` as `rollguard_reload_failing 1` until a reload succeeds or
 /// [`Router::reload_recovered`] is called.
+///
+/// `#[non_exhaustive]`: build one with [`ReloadError::unreadable`] or [`ReloadError::rejected`].
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct ReloadError {
     /// When it failed, RFC 3339 (UTC, milliseconds).
     pub at: String,
@@ -633,12 +639,20 @@ async fn guard(
         .unwrap_or_default();
     let message = match status {
         StatusCode::METHOD_NOT_ALLOWED => {
+            // axum's method router does not always leave `Allow` on the 405 it produces (not
+            // through these layers), so the methods come from the route table when it is absent.
             let allow = parts
                 .headers
                 .get(axum::http::header::ALLOW)
                 .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_string();
+                .filter(|v| !v.trim().is_empty())
+                .map(str::to_string)
+                .unwrap_or_else(|| allowed_methods(&path).to_string());
+            if !allow.is_empty() {
+                if let Ok(value) = axum::http::HeaderValue::from_str(&allow) {
+                    parts.headers.insert(axum::http::header::ALLOW, value);
+                }
+            }
             format!("`{method}` is not allowed on `{path}`; allowed: {allow}")
         }
         StatusCode::NOT_FOUND => format!("no such endpoint: `{path}`"),
@@ -662,6 +676,22 @@ async fn guard(
         parts,
         axum::body::Body::from(json!({"error": {"path": "", "message": message}}).to_string()),
     )
+}
+
+/// The methods `path` answers, as an `Allow` header lists them; empty for no route. Kept beside
+/// [`routes`], which must agree with it (GET routes answer HEAD too).
+fn allowed_methods(path: &str) -> &'static str {
+    match path {
+        "/healthz" | "/metrics" | "/v1/policies" | "/v1/audit/head" => "GET,HEAD",
+        "/v1/decide" | "/v1/argo" => "POST",
+        _ if path
+            .strip_prefix("/v1/flagger/")
+            .is_some_and(|hook| !hook.is_empty() && !hook.contains('/')) =>
+        {
+            "POST"
+        }
+        _ => "",
+    }
 }
 
 fn routes(app: Shared) -> axum::Router {

@@ -147,10 +147,8 @@ fn read_set(dir: &std::path::Path) -> Result<(u64, Vec<rollguard::SetFile>), Rea
 fn has_policies(engine: Engine) -> Result<Engine, rollguard::LoadError> {
     if engine.policies().is_empty() {
         let problem = "the policy set has no policy: every deployment would proceed".to_string();
-        return Err(rollguard::LoadError {
-            rendered: format!("error: {problem}\n"),
-            problems: vec![problem],
-        });
+        let rendered = format!("error: {problem}\n");
+        return Err(rollguard::LoadError::new(vec![problem], rendered));
     }
     Ok(engine)
 }
