@@ -11,6 +11,8 @@
 //! Run `cargo test --test data -- --bless` (or set `ROLLGUARD_BLESS=1`) to write the expected
 //! files from the current output; review the diff before committing.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -21,32 +23,9 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests")
 }
 
-fn bless() -> bool {
-    std::env::var_os("ROLLGUARD_BLESS").is_some() || std::env::args().any(|a| a == "--bless")
-}
-
 /// Compares `actual` with the file at `expected`, or writes it when blessing.
 fn expect_file(expected: &Path, actual: &str) -> Result<(), Failed> {
-    if bless() {
-        fs::write(expected, actual)
-            .map_err(|e| format!("cannot write {}: {e}", expected.display()))?;
-        return Ok(());
-    }
-    let want = fs::read_to_string(expected).map_err(|e| {
-        format!(
-            "cannot read {} ({e}); run `cargo test --test data -- --bless` to create it",
-            expected.display()
-        )
-    })?;
-    if want == actual {
-        Ok(())
-    } else {
-        Err(format!(
-            "output differs from {}\n--- expected\n{want}\n--- actual\n{actual}\n(run `cargo test --test data -- --bless` to accept)",
-            expected.display()
-        )
-        .into())
-    }
+    common::expect_file(expected, actual, "data").map_err(Failed::from)
 }
 
 /// The policy files of a case, named relative to `base` so output does not depend on where the

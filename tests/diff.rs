@@ -7,6 +7,8 @@
 //! decision the evaluator does not make. Run `cargo test --test diff -- --bless` (or set
 //! `ROLLGUARD_BLESS=1`) to write the expected files from the current output.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,31 +21,9 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/diff")
 }
 
-fn bless() -> bool {
-    std::env::var_os("ROLLGUARD_BLESS").is_some() || std::env::args().any(|a| a == "--bless")
-}
-
+/// Compares `actual` with the file at `expected`, or writes it when blessing.
 fn expect_file(expected: &Path, actual: &str) -> Result<(), Failed> {
-    if bless() {
-        fs::write(expected, actual)
-            .map_err(|e| format!("cannot write {}: {e}", expected.display()))?;
-        return Ok(());
-    }
-    let want = fs::read_to_string(expected).map_err(|e| {
-        format!(
-            "cannot read {} ({e}); run `cargo test --test diff -- --bless` to create it",
-            expected.display()
-        )
-    })?;
-    if want == actual {
-        Ok(())
-    } else {
-        Err(format!(
-            "output differs from {}\n--- expected\n{want}\n--- actual\n{actual}\n(run `cargo test --test diff -- --bless` to accept)",
-            expected.display()
-        )
-        .into())
-    }
+    common::expect_file(expected, actual, "diff").map_err(Failed::from)
 }
 
 /// The policy files of one version, named relative to the case so output does not depend on

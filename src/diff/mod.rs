@@ -71,6 +71,13 @@ impl Place {
     }
 }
 
+/// What to report of a declaration only one version has.
+struct Lone {
+    kind: &'static str,
+    direction: Direction,
+    message: String,
+}
+
 /// One side of a change: the declaration as written (canonical layout) and where.
 #[derive(Clone, Debug, Serialize)]
 pub struct Version {
@@ -394,6 +401,29 @@ impl Differ<'_, '_> {
         });
     }
 
+    /// Reports a scope or class only one version declares: `removed` when only the old one
+    /// has it, `added` when only the new one does.
+    fn lone(
+        &mut self,
+        item: &str,
+        old: Option<Version>,
+        new: Option<Version>,
+        removed: Lone,
+        added: Lone,
+    ) {
+        match (old, new) {
+            (Some(o), None) => {
+                let r = removed;
+                self.push(r.kind, r.direction, None, item, r.message, Some(o), None);
+            }
+            (None, Some(n)) => {
+                let a = added;
+                self.push(a.kind, a.direction, None, item, a.message, None, Some(n));
+            }
+            _ => {}
+        }
+    }
+
     fn scopes(&mut self) {
         let (op, np) = (self.old.program(), self.new.program());
         let mut names: Vec<&str> = op
@@ -410,33 +440,19 @@ impl Differ<'_, '_> {
             let item = format!("scope {name}");
             let ov = o.map(|s| self.old.decl(&self.old.ast.scopes, scope_text(s), name));
             let nv = n.map(|s| self.new.decl(&self.new.ast.scopes, scope_text(s), name));
-            let (o, n) = match (o, n) {
-                (Some(o), Some(n)) => (o, n),
-                (Some(_), None) => {
-                    self.push(
-                        "scope.removed",
-                        Direction::Tightens,
-                        None,
-                        &item,
-                        format!("scope `{name}` removed: its principals lose what it granted"),
-                        ov,
-                        None,
-                    );
-                    continue;
-                }
-                (None, Some(_)) => {
-                    self.push(
-                        "scope.added",
-                        Direction::Loosens,
-                        None,
-                        &item,
-                        format!("scope `{name}` added: its principals gain authority"),
-                        None,
-                        nv,
-                    );
-                    continue;
-                }
-                (None, None) => continue,
+            let (Some(o), Some(n)) = (o, n) else {
+                let removed = Lone {
+                    kind: "scope.removed",
+                    direction: Direction::Tightens,
+                    message: format!("scope `{name}` removed: its principals lose what it granted"),
+                };
+                let added = Lone {
+                    kind: "scope.added",
+                    direction: Direction::Loosens,
+                    message: format!("scope `{name}` added: its principals gain authority"),
+                };
+                self.lone(&item, ov, nv, removed, added);
+                continue;
             };
             // Principals: a pattern set covers more when each old pattern is within a new one.
             let covers = |a: &[ir::PrincipalPat], b: &[ir::PrincipalPat]| {
@@ -536,35 +552,23 @@ impl Differ<'_, '_> {
                 self.new
                     .decl(&self.new.ast.classes, class_text(np, c), name)
             });
-            let (o, n) = match (o, n) {
-                (Some(o), Some(n)) => (o, n),
+            let (Some(o), Some(n)) = (o, n) else {
                 // A snapshot naming a removed class is refused, one naming a new class was
                 // refused before: neither version decides the other's snapshots.
-                (Some(_), None) => {
-                    self.push(
-                        "class.removed",
-                        Direction::Unknown,
-                        None,
-                        &item,
-                        format!("class `{name}` removed: snapshots naming it are now refused"),
-                        ov,
-                        None,
-                    );
-                    continue;
-                }
-                (None, Some(_)) => {
-                    self.push(
-                        "class.added",
-                        Direction::Unknown,
-                        None,
-                        &item,
-                        format!("class `{name}` added: snapshots naming it were refused before"),
-                        None,
-                        nv,
-                    );
-                    continue;
-                }
-                (None, None) => continue,
+                let removed = Lone {
+                    kind: "class.removed",
+                    direction: Direction::Unknown,
+                    message: format!("class `{name}` removed: snapshots naming it are now refused"),
+                };
+                let added = Lone {
+                    kind: "class.added",
+                    direction: Direction::Unknown,
+                    message: format!(
+                        "class `{name}` added: snapshots naming it were refused before"
+                    ),
+                };
+                self.lone(&item, ov, nv, removed, added);
+                continue;
             };
             for (kind, word, was, is, why) in [
                 (

@@ -64,3 +64,31 @@ pub fn require_program(program: &str, what: &str, install: &str) -> Option<PathB
     );
     None
 }
+
+/// Whether expected files are to be rewritten: `ROLLGUARD_BLESS` set, or `-- --bless`.
+pub fn bless() -> bool {
+    std::env::var_os("ROLLGUARD_BLESS").is_some() || std::env::args().any(|a| a == "--bless")
+}
+
+/// Compares `actual` with the file at `expected`, or writes it when blessing. `suite` is the
+/// test target (`cargo test --test SUITE`), named in the message that says how to bless.
+pub fn expect_file(expected: &std::path::Path, actual: &str, suite: &str) -> Result<(), String> {
+    if bless() {
+        return std::fs::write(expected, actual)
+            .map_err(|e| format!("cannot write {}: {e}", expected.display()));
+    }
+    let want = std::fs::read_to_string(expected).map_err(|e| {
+        format!(
+            "cannot read {} ({e}); run `cargo test --test {suite} -- --bless` to create it",
+            expected.display()
+        )
+    })?;
+    if want == actual {
+        Ok(())
+    } else {
+        Err(format!(
+            "output differs from {}\n--- expected\n{want}\n--- actual\n{actual}\n(run `cargo test --test {suite} -- --bless` to accept)",
+            expected.display()
+        ))
+    }
+}
