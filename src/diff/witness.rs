@@ -426,7 +426,9 @@ fn points(ts: &[f64], whole: bool, unsigned: bool) -> Vec<f64> {
     out
 }
 
-/// The windows (`for` and `over`) of both programs, longest last.
+/// The windows (`for` and `over`) of both programs, and half of each, longest last. The
+/// halves give a condition that has held for less than a window: what tells a rule with a
+/// `for` from the same rule without one.
 fn windows(ps: [&Program; 2]) -> Vec<f64> {
     let mut out = Vec::new();
     for p in ps {
@@ -439,6 +441,8 @@ fn windows(ps: [&Program; 2]) -> Vec<f64> {
             }
         }
     }
+    let halves: Vec<f64> = out.iter().map(|w| w / 2.0).collect();
+    out.extend(halves);
     out.sort_by(f64::total_cmp);
     out.dedup();
     out
