@@ -80,6 +80,7 @@ codes! {
     UnknownType = "E0025", "unknown type", E0025;
     WindowNotConstant = "E0026", "window length is not a constant duration", E0026;
     RepeatedStatement = "E0027", "statement given twice", E0027;
+    UnknownControl = "E0028", "`@maps` names an unknown control", E0028;
     UseOfSetFile = "W0001", "`use` of a file already in the set", W0001;
     LintUngatedEvidence = "W0002", "acting on evidence no gate covers", crate::lint::ungated_evidence::EXPLANATION;
     LintAbsoluteThreshold = "W0003", "absolute threshold without the baseline in production", crate::lint::absolute_threshold::EXPLANATION;
@@ -450,6 +451,28 @@ Example:
     applies when deployment.service == "payments-api"
 
 Fix: `applies when deployment.environment == "production" and deployment.service == "payments-api"`.
+"#;
+
+const E0028: &str = r#"An id in `@maps` is not a control of a catalog rollguard bundles.
+
+`@maps` says which controls a declaration or statement implements, for the compliance report
+(`rollguard report compliance`). Its value is one control id or several separated by commas;
+an id is a catalog's name, a space, and the control's id in that catalog:
+
+    NIST-CSF-2.0 RC.RP-01        NIST Cybersecurity Framework 2.0, a subcategory (GV.OC-01 to
+                                 RC.CO-04); RC.RP-1, without the leading zero, is RC.RP-01
+    OWASP-NHI-2025 NHI5          OWASP Top 10 Non-Human Identities Risks 2025 (NHI1 to NHI10);
+                                 OWASP-NHI-05 is the same control
+    NIST-SP-800-207 tenet-3      NIST SP 800-207 zero trust, a tenet of section 2.1 (tenet-1 to
+                                 tenet-7)
+
+Example:
+
+    @maps("NIST-CSF-2.0 RC.RP-07")
+    rollback error_spike when error_rate > 2%
+
+Fix: name a control the catalog has, e.g. `@maps("NIST-CSF-2.0 RC.RP-01")`; docs/compliance.md
+lists where each catalog comes from.
 "#;
 
 const W0001: &str = r#"A `use` names a file that is already part of the policy set.

@@ -58,6 +58,8 @@ pub mod check;
 pub mod codes;
 mod compiler;
 #[doc(hidden)]
+pub mod compliance;
+#[doc(hidden)]
 pub mod diagnostic;
 #[doc(hidden)]
 pub mod diff;

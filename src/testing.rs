@@ -26,6 +26,18 @@ pub struct TestResult {
     pub error: Option<String>,
 }
 
+/// Whether a test passes with this decision: the decision it expects and, when it names rules
+/// (`by`), exactly those fired.
+pub fn passes(t: &crate::TestCase, d: &Decision) -> bool {
+    let mut want = t.by.clone();
+    want.sort();
+    want.dedup();
+    let mut got: Vec<&String> = d.fired.iter().map(|f| &f.rule).collect();
+    got.sort();
+    got.dedup();
+    d.decision == t.expect && (t.by.is_empty() || want.iter().eq(got))
+}
+
 impl TestResult {
     pub fn location(&self) -> String {
         format!(
@@ -139,13 +151,7 @@ impl Report {
                 Ok(d) => {
                     let mut fired: Vec<String> = d.fired.iter().map(|f| f.rule.clone()).collect();
                     fired.dedup();
-                    let mut want = t.by.clone();
-                    want.sort();
-                    want.dedup();
-                    let mut got = fired.clone();
-                    got.sort();
-                    got.dedup();
-                    r.passed = d.decision == t.expect && (t.by.is_empty() || want == got);
+                    r.passed = passes(t, &d);
                     r.actual = Some(d.decision);
                     r.actual_fired = fired;
                     decisions.push(d);

@@ -61,6 +61,17 @@ impl Lower<'_> {
                     .help("the one mode is `@mode(\"dry_run\")`: evaluated and reported in `shadow`, never deciding");
                     self.err(d);
                 }
+                ("maps", Some(v)) => {
+                    // Checked against the bundled catalogs; the report resolves the ids again.
+                    if let Some((_, span)) = &a.value {
+                        let sources = self.sources;
+                        let (_, errors) =
+                            crate::compliance::check_maps(v, *span, sources.text(*span));
+                        for d in errors {
+                            self.err(d);
+                        }
+                    }
+                }
                 ("severity" | "maps" | "doc", None) => {
                     let d = Diagnostic::error(
                         Code::BadAnnotation,

@@ -74,6 +74,26 @@ enum DenyDiff {
     Loosening,
 }
 
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum ComplianceFormat {
+    Md,
+    Json,
+    Html,
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// Each control of the catalogs `@maps` names: the statements mapped to it and the tests
+    /// that exercise them; and the mapped controls no test exercises
+    Compliance {
+        /// Policy files or directories (each directory is a set, as `check` takes them)
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value = "md")]
+        format: ComplianceFormat,
+    },
+}
+
 #[derive(Subcommand)]
 enum AuditCommand {
     /// Check the hash chain; exit 1 naming the first bad line
@@ -139,6 +159,11 @@ enum Command {
     },
     /// Explain a diagnostic code, e.g. `rollguard explain E0004`
     Explain { code: String },
+    /// Reports on policy sets: `rollguard report compliance DIR [--format md|json|html]`
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
     /// Serve decisions over HTTP for deploy tools (Argo Rollouts, Flagger, pipelines)
     #[cfg(feature = "serve")]
     Serve {
@@ -209,6 +234,9 @@ fn main() -> ExitCode {
             deny,
         } => diff(&old, &new, format, deny.is_some()),
         Command::Explain { code } => explain(&code),
+        Command::Report {
+            command: ReportCommand::Compliance { paths, format },
+        } => compliance(&paths, format),
         #[cfg(feature = "serve")]
         Command::Serve {
             policies,
@@ -333,6 +361,49 @@ fn check(paths: &[PathBuf], format: CheckFormat, deny_warnings: bool) -> u8 {
         plural(warnings, "warning")
     );
     u8::from(errors > 0 || (deny_warnings && warnings > 0))
+}
+
+/// The report covers only sets that compile: a set with errors has no program to run its tests
+/// on, and a half-read set would under-report. Its diagnostics are printed and nothing else.
+fn compliance(paths: &[PathBuf], format: ComplianceFormat) -> u8 {
+    let sets = match load::sets_in_trees(paths) {
+        Ok(s) => s,
+        Err(e) => return load_failure(&e),
+    };
+    let compilations: Vec<Compilation> = sets.iter().map(|s| compile_checked(s)).collect();
+    let mut failed = false;
+    for (set, c) in sets.iter().zip(&compilations) {
+        if c.has_errors() {
+            report(c);
+            warn!(
+                "error: {}: the policy set does not compile; no report was made",
+                set[0].name
+            );
+            failed = true;
+        }
+    }
+    if failed {
+        return 1;
+    }
+    let inputs: Vec<rollguard::compliance::report::Set> = sets
+        .iter()
+        .zip(&compilations)
+        .filter_map(|(files, c)| {
+            Some(rollguard::compliance::report::Set {
+                files,
+                sources: &c.sources,
+                compiled: c.compiled.as_ref()?,
+            })
+        })
+        .collect();
+    let r = rollguard::compliance::report::build(&inputs, &FsLoader);
+    let out = match format {
+        ComplianceFormat::Md => r.to_markdown(),
+        ComplianceFormat::Json => r.to_json(),
+        ComplianceFormat::Html => r.to_html(),
+    };
+    let _ = std::io::stdout().lock().write_all(out.as_bytes());
+    0
 }
 
 fn eval(paths: &[PathBuf], snapshot: &str, format: Format, exit_code: bool) -> u8 {

@@ -1,0 +1,120 @@
+//! `rollguard report compliance` on the bundled examples: the Markdown, JSON and HTML reports
+//! against golden files in tests/formats/compliance/ (`-- --bless` rewrites them), and the HTML
+//! opened in headless Chromium.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The report of `examples/`, run from the repository's root so the places in it are relative.
+fn report(format: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_rollguard"))
+        .args(["report", "compliance", "examples/", "--format", format])
+        .current_dir(root())
+        .output()
+        .expect("the binary runs");
+    assert!(
+        out.status.success(),
+        "report compliance --format {format} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
+
+fn golden(format: &str, ext: &str) {
+    let actual = report(format);
+    let again = report(format);
+    assert_eq!(actual, again, "two runs of one report differ");
+    let expected = root()
+        .join("tests/formats/compliance")
+        .join(format!("examples.{ext}"));
+    if let Err(e) = common::expect_file(&expected, &actual, "compliance") {
+        panic!("{e}");
+    }
+}
+
+#[test]
+fn markdown_report_of_the_examples() {
+    golden("md", "md");
+}
+
+#[test]
+fn json_report_of_the_examples() {
+    golden("json", "json");
+    // The JSON agrees with itself: a control is tested exactly when a test is listed for it,
+    // and `untested` lists the mapped controls without one.
+    let v: serde_json::Value = serde_json::from_str(&report("json")).expect("JSON");
+    let mut untested = Vec::new();
+    for cat in v["catalogs"].as_array().expect("catalogs") {
+        for c in cat["controls"].as_array().expect("controls") {
+            let tests = c["tests"].as_array().expect("tests").len();
+            let statements = c["statements"].as_array().expect("statements").len();
+            match c["status"].as_str().expect("status") {
+                "tested" => assert!(tests > 0 && statements > 0, "{c}"),
+                "untested" => {
+                    assert!(tests == 0 && statements > 0, "{c}");
+                    untested.push(c["id"].clone());
+                }
+                "unmapped" => assert!(tests == 0 && statements == 0, "{c}"),
+                other => panic!("status {other}"),
+            }
+        }
+    }
+    assert_eq!(v["untested"].as_array().expect("untested"), &untested);
+}
+
+#[test]
+fn html_report_of_the_examples() {
+    golden("html", "html");
+}
+
+/// The page loads in a real browser with nothing in its console (no blocked resource, no
+/// script error) and renders the table of controls.
+#[test]
+fn html_report_renders_in_headless_chromium() {
+    let Some(chromium) =
+        common::require_program("chromium", "Chromium", "apt-get install chromium")
+    else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("rollguard-compliance-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch directory");
+    let page = dir.join("report.html");
+    std::fs::write(&page, report("html")).expect("write the page");
+    let out = Command::new(chromium)
+        .args([
+            "--headless",
+            "--disable-gpu",
+            "--no-sandbox",
+            "--no-first-run",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", dir.join("profile").display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium runs");
+    let _ = std::fs::remove_dir_all(&dir);
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "chromium failed:\n{log}");
+    let console: Vec<&str> = log.lines().filter(|l| l.contains(":CONSOLE")).collect();
+    assert!(
+        console.is_empty(),
+        "the page wrote to the console:\n{}",
+        console.join("\n")
+    );
+    assert!(
+        dom.contains("<table class=\"controls\">"),
+        "no controls table in the rendered page:\n{dom}"
+    );
+    for text in ["NIST-CSF-2.0 RC.RP-03", "<td class=\"tested\">tested</td>"] {
+        assert!(dom.contains(text), "the rendered page lacks {text}");
+    }
+}
