@@ -7,48 +7,44 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
+use libtest_mimic::{Arguments, Failed, Trial};
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// The report of `examples/`, run from the repository's root so the places in it are relative.
-fn report(format: &str) -> String {
+fn report(format: &str) -> Result<String, Failed> {
     let out = Command::new(env!("CARGO_BIN_EXE_rollguard"))
         .args(["report", "compliance", "examples/", "--format", format])
         .current_dir(root())
         .output()
-        .expect("the binary runs");
-    assert!(
-        out.status.success(),
-        "report compliance --format {format} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("UTF-8")
+        .map_err(|e| format!("the binary does not run: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "report compliance --format {format} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
+    String::from_utf8(out.stdout).map_err(|e| format!("not UTF-8: {e}").into())
 }
 
-fn golden(format: &str, ext: &str) {
-    let actual = report(format);
-    let again = report(format);
-    assert_eq!(actual, again, "two runs of one report differ");
+fn golden(format: &str) -> Result<(), Failed> {
+    let actual = report(format)?;
+    if report(format)? != actual {
+        return Err("two runs of one report differ".into());
+    }
     let expected = root()
         .join("tests/formats/compliance")
-        .join(format!("examples.{ext}"));
-    if let Err(e) = common::expect_file(&expected, &actual, "compliance") {
-        panic!("{e}");
-    }
+        .join(format!("examples.{format}"));
+    common::expect_file(&expected, &actual, "compliance").map_err(Failed::from)
 }
 
-#[test]
-fn markdown_report_of_the_examples() {
-    golden("md", "md");
-}
-
-#[test]
-fn json_report_of_the_examples() {
-    golden("json", "json");
+fn json_agrees_with_itself() -> Result<(), Failed> {
     // The JSON agrees with itself: a control is tested exactly when a test is listed for it,
     // and `untested` lists the mapped controls without one.
-    let v: serde_json::Value = serde_json::from_str(&report("json")).expect("JSON");
+    let v: serde_json::Value = serde_json::from_str(&report("json")?).expect("JSON");
     let mut untested = Vec::new();
     for cat in v["catalogs"].as_array().expect("catalogs") {
         for c in cat["controls"].as_array().expect("controls") {
@@ -66,26 +62,21 @@ fn json_report_of_the_examples() {
         }
     }
     assert_eq!(v["untested"].as_array().expect("untested"), &untested);
-}
-
-#[test]
-fn html_report_of_the_examples() {
-    golden("html", "html");
+    Ok(())
 }
 
 /// The page loads in a real browser with nothing in its console (no blocked resource, no
 /// script error) and renders the table of controls.
-#[test]
-fn html_report_renders_in_headless_chromium() {
+fn html_report_renders_in_headless_chromium() -> Result<(), Failed> {
     let Some(chromium) =
         common::require_program("chromium", "Chromium", "apt-get install chromium")
     else {
-        return;
+        return Ok(());
     };
     let dir = std::env::temp_dir().join(format!("rollguard-compliance-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("scratch directory");
     let page = dir.join("report.html");
-    std::fs::write(&page, report("html")).expect("write the page");
+    std::fs::write(&page, report("html")?).expect("write the page");
     let out = Command::new(chromium)
         .args([
             "--headless",
@@ -117,4 +108,20 @@ fn html_report_renders_in_headless_chromium() {
     for text in ["NIST-CSF-2.0 RC.RP-03", "<td class=\"tested\">tested</td>"] {
         assert!(dom.contains(text), "the rendered page lacks {text}");
     }
+    Ok(())
+}
+
+fn main() {
+    let args = Arguments::from_iter(std::env::args().filter(|a| a != "--bless"));
+    let trials = vec![
+        Trial::test("markdown_report_of_the_examples", || golden("md")),
+        Trial::test("json_report_of_the_examples", || golden("json")),
+        Trial::test("json_report_agrees_with_itself", json_agrees_with_itself),
+        Trial::test("html_report_of_the_examples", || golden("html")),
+        Trial::test(
+            "html_report_renders_in_headless_chromium",
+            html_report_renders_in_headless_chromium,
+        ),
+    ];
+    libtest_mimic::run(&args, trials).exit();
 }

@@ -33,6 +33,8 @@ pub struct Catalog {
     pub name: &'static str,
     /// What it is, for reports and messages.
     pub title: &'static str,
+    /// How its ids are spelt, for the help of E0028.
+    pub spelling: &'static str,
     /// Its controls in the catalog's own order.
     pub controls: Vec<Control>,
 }
@@ -49,16 +51,19 @@ pub fn catalogs() -> &'static [Catalog] {
             catalog(
                 CSF,
                 "NIST Cybersecurity Framework 2.0 (CSWP 29), subcategories",
+                "a CSF 2.0 subcategory, from `GV.OC-01` to `RC.CO-04`, e.g. `RC.RP-01`",
                 include_str!("catalogs/nist-csf-2.0.tsv"),
             ),
             catalog(
                 NHI,
                 "OWASP Top 10 Non-Human Identities Risks (2025)",
+                "`NHI1` to `NHI10`",
                 include_str!("catalogs/owasp-nhi-2025.tsv"),
             ),
             catalog(
                 ZTA,
                 "NIST SP 800-207 Zero Trust Architecture, tenets (section 2.1)",
+                "`tenet-1` to `tenet-7`",
                 include_str!("catalogs/nist-sp-800-207.tsv"),
             ),
         ]
@@ -67,7 +72,12 @@ pub fn catalogs() -> &'static [Catalog] {
 
 /// Reads a bundled file: `#` lines are its provenance, every other line `ID<TAB>TITLE`. The files
 /// are part of the build and tested (`catalogs_are_well_formed`), so a malformed line is a bug.
-fn catalog(name: &'static str, title: &'static str, text: &'static str) -> Catalog {
+fn catalog(
+    name: &'static str,
+    title: &'static str,
+    spelling: &'static str,
+    text: &'static str,
+) -> Catalog {
     let controls = text
         .lines()
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
@@ -85,6 +95,7 @@ fn catalog(name: &'static str, title: &'static str, text: &'static str) -> Catal
     Catalog {
         name,
         title,
+        spelling,
         controls,
     }
 }
@@ -151,9 +162,16 @@ fn short_form(written: &str) -> Result<Control, Unknown> {
         if !n.is_empty() && n.len() <= 2 && n.bytes().all(|b| b.is_ascii_digit()) {
             let id = format!("NHI{}", n.trim_start_matches('0'));
             let nhi = catalogs().iter().find(|c| c.name == NHI).expect("bundled");
-            if let Some(c) = nhi.controls.iter().find(|c| c.id == id) {
-                return Ok(*c);
-            }
+            return nhi
+                .controls
+                .iter()
+                .find(|c| c.id == id)
+                .copied()
+                .ok_or(Unknown::Control {
+                    catalog: NHI,
+                    written: written.to_string(),
+                    suggestion: None,
+                });
         }
     }
     // A control's id without its catalog (`RC.RP-01`): name the catalog that has it.
@@ -196,6 +214,14 @@ fn all_ids() -> Vec<String> {
 /// The catalogs' names, for messages.
 pub fn names() -> Vec<&'static str> {
     catalogs().iter().map(|c| c.name).collect()
+}
+
+/// How the catalog named `name` spells its ids.
+pub fn spelling(name: &str) -> &'static str {
+    catalogs()
+        .iter()
+        .find(|c| c.name == name)
+        .map_or("", |c| c.spelling)
 }
 
 #[cfg(test)]
@@ -261,11 +287,11 @@ mod tests {
         ));
         assert!(matches!(
             resolve("OWASP-NHI-11"),
-            Err(Unknown::Incomplete { .. })
+            Err(Unknown::Control { .. })
         ));
         assert!(matches!(
             resolve("OWASP-NHI-00"),
-            Err(Unknown::Incomplete { .. })
+            Err(Unknown::Control { .. })
         ));
         assert_eq!(
             resolve("RC.RP-1"),

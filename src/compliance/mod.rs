@@ -88,7 +88,10 @@ fn unknown(written: &str, at: Span, exact: bool, why: catalog::Unknown) -> Diagn
             format!("`{id}` is not a control of {catalog}"),
             "unknown control",
             suggestion,
-            format!("`rollguard explain E0028` says how {catalog} spells its ids"),
+            format!(
+                "a control of {catalog} is {}; `rollguard explain E0028` shows every catalog",
+                catalog::spelling(catalog)
+            ),
         ),
         Unknown::Incomplete { suggestion, .. } => (
             format!("`{written}` is not a control id"),

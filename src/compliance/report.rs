@@ -82,6 +82,20 @@ pub struct StatementRef {
     pub tests: Vec<TestRef>,
 }
 
+impl StatementRef {
+    /// What the Markdown and HTML say after a statement no test exercises.
+    fn note(&self) -> &'static str {
+        if !self.exercisable {
+            ": no decision names it, so no test can exercise it"
+        } else if self.tests.is_empty() {
+            ": no test exercises it"
+        } else {
+            ""
+        }
+    }
+}
+
+/// Ordered by title, then place.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct TestRef {
     pub title: String,
@@ -186,9 +200,21 @@ fn collect(set: &Set<'_>, out: &mut Vec<Mapped>) {
         for item in &tree.items {
             let (kind, name, policy, key) = match &item.kind {
                 ItemKind::Policy(p) => {
-                    policy_statements(sources, p, out);
+                    // The policy first, then its statements: source order.
                     let n = p.name.name.clone();
-                    ("policy", n.clone(), Some(n.clone()), Some(Key::Policy(n)))
+                    let key = Some(Key::Policy(n.clone()));
+                    push(
+                        sources,
+                        &item.attrs,
+                        item.span,
+                        "policy",
+                        n.clone(),
+                        Some(n),
+                        key,
+                        out,
+                    );
+                    policy_statements(sources, p, out);
+                    continue;
                 }
                 ItemKind::Scope(s) => ("scope", s.name.name.clone(), None, None),
                 ItemKind::Signal(s) => ("signal", s.name.name.clone(), None, None),
@@ -405,9 +431,10 @@ impl Report {
                     .iter()
                     .map(|s| {
                         format!(
-                            "{} ({})",
+                            "{} ({}){}",
                             md_code(&format!("{} {}", s.kind, s.name)),
-                            md(&s.at)
+                            md(&s.at),
+                            s.note()
                         )
                     })
                     .collect();
@@ -482,10 +509,11 @@ impl Report {
                     .iter()
                     .map(|s| {
                         format!(
-                            "<li><code>{} {}</code> ({})</li>",
+                            "<li><code>{} {}</code> ({}){}</li>",
                             html(s.kind),
                             html(&s.name),
-                            html(&s.at)
+                            html(&s.at),
+                            html(s.note())
                         )
                     })
                     .collect();
