@@ -1,5 +1,5 @@
 //! `rollguard report compliance` on the bundled examples: the Markdown, JSON and HTML reports
-//! against golden files in tests/formats/compliance/ (`-- --bless` rewrites them), and the HTML
+//! against golden files in tests/compliance/ (`-- --bless` rewrites them), and the HTML
 //! opened in headless Chromium.
 
 mod common;
@@ -36,7 +36,7 @@ fn golden(format: &str) -> Result<(), Failed> {
         return Err("two runs of one report differ".into());
     }
     let expected = root()
-        .join("tests/formats/compliance")
+        .join("tests/compliance")
         .join(format!("examples.{format}"));
     common::expect_file(&expected, &actual, "compliance").map_err(Failed::from)
 }
