@@ -61,17 +61,7 @@ impl Lower<'_> {
                     .help("the one mode is `@mode(\"dry_run\")`: evaluated and reported in `shadow`, never deciding");
                     self.err(d);
                 }
-                ("maps", Some(v)) => {
-                    // Checked against the bundled catalogs; the report resolves the ids again.
-                    if let Some((_, span)) = &a.value {
-                        let sources = self.sources;
-                        let (_, errors) =
-                            crate::compliance::check_maps(v, *span, sources.text(*span));
-                        for d in errors {
-                            self.err(d);
-                        }
-                    }
-                }
+                ("maps", Some(_)) => self.maps(a),
                 ("severity" | "maps" | "doc", None) => {
                     let d = Diagnostic::error(
                         Code::BadAnnotation,
@@ -86,6 +76,34 @@ impl Lower<'_> {
             }
         }
         dry_run
+    }
+
+    /// Checks the ids of a `@maps` against the bundled catalogs (E0028); the compliance report
+    /// resolves them again from the syntax tree.
+    fn maps(&mut self, a: &ast::Annotation) {
+        if let Some((value, span)) = &a.value {
+            let sources = self.sources;
+            let (_, errors) = crate::compliance::check_maps(value, *span, sources.text(*span));
+            for d in errors {
+                self.err(d);
+            }
+        }
+    }
+
+    /// `@maps` of the declarations other than policies (scopes, signals, classes, lets, fns,
+    /// tests), whose annotations nothing else reads; a policy's are checked with its own.
+    pub(super) fn item_maps(&mut self) {
+        let units = self.units;
+        for unit in units {
+            for it in &unit.ast.items {
+                if matches!(it.kind, ItemKind::Policy(_)) {
+                    continue;
+                }
+                for a in it.attrs.annotations.iter().filter(|a| a.key.name == "maps") {
+                    self.maps(a);
+                }
+            }
+        }
     }
 
     /// Where lints about a declaration or statement point, and what it allows.
@@ -150,6 +168,7 @@ impl Lower<'_> {
 
     /// Signals, classes, scopes; then every let and fn body checked once on its own.
     pub fn declarations(&mut self) {
+        self.item_maps();
         let units = self.units;
         for (u, unit) in units.iter().enumerate() {
             for (i, it) in unit.ast.items.iter().enumerate() {
