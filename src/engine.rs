@@ -167,6 +167,29 @@ impl Engine {
     pub fn decide_value(&self, snapshot: serde_json::Value) -> Result<Decision, SnapshotError> {
         self.compiled.decide_value(snapshot)
     }
+
+    /// Snapshot JSON in, decision out, with its approvals verified against `trust` at `now`
+    /// (seconds since the epoch; the snapshot's `at` when `None`): entries that do not verify
+    /// never reach the evaluator and are listed in `approvals.ignored`, and
+    /// `approvals.verified` is `true`.
+    pub fn decide_trusted(
+        &self,
+        bytes: &[u8],
+        trust: &crate::trust::Trust,
+        now: Option<i64>,
+    ) -> Result<Decision, SnapshotError> {
+        self.compiled.decide_trusted(bytes, trust, now)
+    }
+
+    /// [`Engine::decide_trusted`] for a snapshot already parsed as JSON.
+    pub fn decide_value_trusted(
+        &self,
+        snapshot: serde_json::Value,
+        trust: &crate::trust::Trust,
+        now: Option<i64>,
+    ) -> Result<Decision, SnapshotError> {
+        self.compiled.decide_value_trusted(snapshot, trust, now)
+    }
 }
 
 #[cfg(test)]

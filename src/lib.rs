@@ -67,6 +67,7 @@ mod engine;
 mod eval;
 #[doc(hidden)]
 pub mod fmt;
+pub mod identity;
 mod integrations;
 #[doc(hidden)]
 pub mod ir;
@@ -84,6 +85,7 @@ pub mod stdlib;
 pub mod syntax;
 #[doc(hidden)]
 pub mod testing;
+pub mod trust;
 
 use std::collections::HashMap;
 
@@ -280,5 +282,42 @@ impl Compiled {
     /// A snapshot already parsed as JSON (the service adds the requester first).
     pub fn decide_value(&self, snapshot: serde_json::Value) -> Result<Decision, SnapshotError> {
         Ok(self.evaluate(&Snapshot::from_value(snapshot, &self.program, &self.keys)?))
+    }
+
+    /// Like [`Compiled::decide`], with approvals verified against `trust`: only entries whose
+    /// signed statement verifies at `now` (seconds since the epoch; the snapshot's `at` when
+    /// `None`) reach the evaluator, and the rest are listed in `approvals.ignored`.
+    pub fn decide_trusted(
+        &self,
+        bytes: &[u8],
+        trust: &trust::Trust,
+        now: Option<i64>,
+    ) -> Result<Decision, SnapshotError> {
+        Ok(self.evaluate_trusted(self.parse_snapshot(bytes)?, trust, now))
+    }
+
+    /// [`Compiled::decide_trusted`] for a snapshot already parsed as JSON.
+    pub fn decide_value_trusted(
+        &self,
+        snapshot: serde_json::Value,
+        trust: &trust::Trust,
+        now: Option<i64>,
+    ) -> Result<Decision, SnapshotError> {
+        let s = Snapshot::from_value(snapshot, &self.program, &self.keys)?;
+        Ok(self.evaluate_trusted(s, trust, now))
+    }
+
+    fn evaluate_trusted(
+        &self,
+        mut s: Snapshot,
+        trust: &trust::Trust,
+        now: Option<i64>,
+    ) -> Decision {
+        let now = now.unwrap_or(s.at.div_euclid(1_000_000));
+        let ignored = trust.filter(&mut s, now);
+        let mut d = self.evaluate(&s);
+        d.approvals.ignored = ignored;
+        d.approvals.verified = true;
+        d
     }
 }

@@ -11,7 +11,7 @@ use crate::{Decision, Engine};
 #[cfg(feature = "serve")]
 mod router;
 #[cfg(feature = "serve")]
-pub use router::{BothLengths, Config, ReloadError, Request, Response, Router};
+pub use router::{BothLengths, Config, Peer, ReloadError, Request, Response, Router, Security};
 
 /// A request refused before or during evaluation: the HTTP status and the JSON path at fault.
 ///
@@ -85,7 +85,8 @@ pub fn parse_body(body: &[u8], max_depth: usize) -> Result<Value, RequestError> 
 }
 
 /// Makes the caller's principal the snapshot's requester; a snapshot that claims another
-/// identity is refused (403): a request cannot speak for someone else.
+/// identity is refused (403): a request cannot speak for someone else. The requester is
+/// replaced whole, so its `groups` are the credential's, never the snapshot's.
 pub fn bind_requester(snapshot: &mut Value, principal: Option<&Value>) -> Result<(), RequestError> {
     let Some(p) = principal else { return Ok(()) };
     let Some(obj) = snapshot.as_object_mut() else {
@@ -108,6 +109,19 @@ pub fn bind_requester(snapshot: &mut Value, principal: Option<&Value>) -> Result
 pub fn decide(engine: &Engine, snapshot: Value) -> Result<Decision, RequestError> {
     engine
         .decide_value(snapshot)
+        .map_err(|e| RequestError::new(400, &e.path, e.to_string()))
+}
+
+/// Evaluates a snapshot with its approvals verified against `trust` at `now` (seconds since
+/// the epoch); a snapshot error is a 400 naming its path.
+pub fn decide_trusted(
+    engine: &Engine,
+    snapshot: Value,
+    trust: &crate::trust::Trust,
+    now: Option<i64>,
+) -> Result<Decision, RequestError> {
+    engine
+        .decide_value_trusted(snapshot, trust, now)
         .map_err(|e| RequestError::new(400, &e.path, e.to_string()))
 }
 

@@ -121,6 +121,47 @@ pub struct Approvals {
     pub missing: Vec<MissingApproval>,
     /// Approvals someone rejected.
     pub rejected: Vec<Rejected>,
+    /// Entries of `deployment.approvals` that did not count because their signature, expiry,
+    /// service, environment or revision did not verify (only when trust is configured).
+    #[serde(default)]
+    pub ignored: Vec<IgnoredApproval>,
+    /// Whether the entries that counted were verified against trusted approvers; `false`
+    /// when no trust is configured and entries are taken as written.
+    #[serde(default)]
+    pub verified: bool,
+}
+
+/// An approval entry that did not count, and why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct IgnoredApproval {
+    /// Its index in `deployment.approvals`.
+    pub index: usize,
+    /// The principal the entry claimed (unverified), or `None` when it named none.
+    pub principal: Option<Identity>,
+    /// Why it did not count.
+    pub reason: String,
+}
+
+impl IgnoredApproval {
+    /// An ignored entry.
+    pub fn new(index: usize, principal: Option<Identity>, reason: impl Into<String>) -> Self {
+        IgnoredApproval {
+            index,
+            principal,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl Identity {
+    /// A principal's kind and id.
+    pub fn new(kind: impl Into<String>, id: impl Into<String>) -> Identity {
+        Identity {
+            kind: kind.into(),
+            id: id.into(),
+        }
+    }
 }
 
 /// An approval that is satisfied.
@@ -275,6 +316,23 @@ impl Decision {
                 "approval satisfied: {}.{}\n",
                 s.policy, s.approval
             ));
+        }
+        for i in &self.approvals.ignored {
+            let who = i
+                .principal
+                .as_ref()
+                .map(|p| format!(" ({} {:?})", p.kind, p.id))
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "approval ignored: deployment.approvals[{}]{who}: {}\n",
+                i.index, i.reason
+            ));
+        }
+        let a = &self.approvals;
+        let listed = !(a.satisfied.is_empty() && a.missing.is_empty() && a.rejected.is_empty());
+        if !a.verified && listed {
+            // Without --trust an entry's principal is whatever the snapshot's author wrote.
+            out.push_str("approvals unverified: entries were taken as written (no --trust)\n");
         }
         for s in &self.shadow {
             out.push_str(&format!(

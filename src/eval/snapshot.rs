@@ -32,6 +32,9 @@ pub struct ApprovalEntry {
     pub revision: Option<String>,
     pub reject: bool,
     pub at: Option<Micros>,
+    /// A signed approval statement (a compact JWS), checked by `crate::trust` when trust is
+    /// configured; without trust it is carried and not read.
+    pub statement: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -171,7 +174,7 @@ pub const DEPLOYMENT_KEYS: [&str; 13] = [
     "labels",
 ];
 pub const PRINCIPAL_KEYS: [&str; 3] = ["kind", "id", "groups"];
-pub const APPROVAL_KEYS: [&str; 4] = ["principal", "revision", "verdict", "at"];
+pub const APPROVAL_KEYS: [&str; 5] = ["principal", "revision", "verdict", "at", "statement"];
 pub const TARGET_KEYS: [&str; 2] = ["version", "healthy"];
 pub const SIGNAL_KEYS: [&str; 6] = [
     "value",
@@ -650,6 +653,7 @@ impl Snapshot {
                             not_after(timestamp(v, &pa)?, at, &pa)
                         })
                         .transpose()?,
+                    statement: string(o, &p, "statement")?,
                 });
             }
         }

@@ -58,7 +58,9 @@ use tower_http::timeout::TimeoutLayer;
 
 use super::RequestError;
 use crate::audit::{self, DecisionLog, Entry};
+use crate::identity::{Authenticated, Credentials, Identity, Refused};
 use crate::integrations::{flagger_snapshot, FlaggerHook};
+use crate::trust::Trust;
 use crate::{Decision, Engine};
 
 /// A request as the router takes it: any body axum can read (hyper's, or bytes in a test).
@@ -133,6 +135,32 @@ impl ReloadError {
     }
 }
 
+/// Who may call the service and whose approvals count, beyond [`Config`]'s static tokens:
+/// give it to [`Router::secured`]. Shared (`Arc`) so the process can refresh the issuers' keys
+/// while the router serves.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct Security {
+    /// How requesters authenticate (JWT issuers, static tokens, mesh identities, capability
+    /// URLs); with it every endpoint but `/healthz` needs a credential.
+    pub identity: Option<Arc<Identity>>,
+    /// The approvers whose signed statements count; without it approval entries count as
+    /// written and decisions say `approvals.verified: false`.
+    pub trust: Option<Arc<Trust>>,
+}
+
+impl Security {
+    /// Security from its parts.
+    pub fn new(identity: Option<Arc<Identity>>, trust: Option<Arc<Trust>>) -> Security {
+        Security { identity, trust }
+    }
+}
+
+/// Put on a request by the accept loop: the address of the TCP peer, which decides whether a
+/// forwarded client certificate (`X-Forwarded-Client-Cert`) is believed.
+#[derive(Clone, Copy, Debug)]
+pub struct Peer(pub std::net::SocketAddr);
+
 /// Put on a request whose head declared both `Content-Length` and `Transfer-Encoding`, which
 /// the router then refuses (400). hyper reads such a request as chunked and drops
 /// `Content-Length` before the router sees it (RFC 9112, 6.3), so only the accept loop, looking
@@ -151,10 +179,28 @@ pub struct Router {
 impl Router {
     /// A router serving `engine`.
     pub fn new(engine: Engine, config: Config) -> Router {
+        Router::secured(engine, config, Security::default())
+    }
+
+    /// A router serving `engine` that authenticates with `security.identity` (and the static
+    /// tokens of `config`, if any) and verifies approvals with `security.trust`.
+    pub fn secured(engine: Engine, config: Config, security: Security) -> Router {
+        let identity = match (security.identity, config.tokens) {
+            (None, None) => None,
+            (Some(i), None) => Some(i),
+            (i, Some(tokens)) => {
+                let mut from_tokens = Identity::from_tokens(tokens);
+                if let Some(i) = i {
+                    from_tokens.merge(&i);
+                }
+                Some(Arc::new(from_tokens))
+            }
+        };
         let app = Arc::new(App {
             current: RwLock::new(engine),
             last_error: RwLock::new(None),
-            tokens: config.tokens,
+            identity,
+            trust: security.trust,
             log: config.decision_log.map(Mutex::new),
             max_depth: config.max_depth,
             max_body: config.max_body_bytes,
@@ -217,7 +263,8 @@ impl Router {
 struct App {
     current: RwLock<Engine>,
     last_error: RwLock<Option<ReloadError>>,
-    tokens: Option<HashMap<String, Value>>,
+    identity: Option<Arc<Identity>>,
+    trust: Option<Arc<Trust>>,
     log: Option<Mutex<DecisionLog>>,
     max_depth: usize,
     max_body: usize,
@@ -258,6 +305,34 @@ fn error_body(status: StatusCode, path: &str, message: &str) -> Response {
         .into_response()
 }
 
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+/// The answer to a request whose credentials did not pass: 401 with the reason, never the
+/// credential.
+fn unauthorized(r: Refused) -> Response {
+    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::UNAUTHORIZED);
+    error_body(status, "", &r.message)
+}
+
+/// The TCP peer's address, as the accept loop recorded it.
+struct PeerAddr(Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PeerAddr {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(PeerAddr(parts.extensions.get::<Peer>().map(|p| p.0.ip())))
+    }
+}
+
 fn now_rfc3339() -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -272,37 +347,42 @@ impl App {
         self.current.read().expect("lock").clone()
     }
 
-    /// The bearer token's principal; `Err` is the response to send.
-    fn authenticate(&self, headers: &HeaderMap) -> Result<Option<Value>, Response> {
-        let Some(tokens) = &self.tokens else {
+    /// Who sent the request: `Ok(None)` when the service asks for no credential; `Err` says
+    /// why the request is refused (and whom it claimed to be).
+    fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        peer: Option<std::net::IpAddr>,
+        capability: Option<(&str, &str)>,
+    ) -> Result<Option<Authenticated>, Refused> {
+        let Some(identity) = &self.identity else {
             return Ok(None);
         };
         // The scheme is case-insensitive (RFC 7235): `Bearer`, `bearer` and `BEARER` alike.
-        let given = headers
+        let bearer = headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim_start().split_once(' '))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| token.trim());
-        match given.and_then(|t| tokens.get(t)) {
-            Some(p) => Ok(Some(p.clone())),
-            None => Err(error_body(
-                StatusCode::UNAUTHORIZED,
-                "",
-                if given.is_none() {
-                    "this service needs `Authorization: Bearer TOKEN`"
-                } else {
-                    "unknown token"
-                },
-            )),
-        }
+        let client_cert = headers
+            .get("x-forwarded-client-cert")
+            .and_then(|v| v.to_str().ok());
+        identity
+            .authenticate(&Credentials::new(bearer, client_cert, peer, capability))
+            .map(Some)
     }
 
     /// Evaluates, records and counts one decision.
     fn decide(&self, engine: &Engine, snapshot: Value, raw: &[u8]) -> Result<Decision, Response> {
         let requester = snapshot.get("requester").cloned().unwrap_or(Value::Null);
         let started = Instant::now();
-        let decision = super::decide(engine, snapshot).map_err(refusal)?;
+        let decision = match &self.trust {
+            // Approvals are judged at the service's own time, not at the `at` the caller wrote.
+            Some(trust) => super::decide_trusted(engine, snapshot, trust, Some(now_secs())),
+            None => super::decide(engine, snapshot),
+        }
+        .map_err(refusal)?;
         let elapsed = started.elapsed().as_secs_f64();
         if let Some(log) = &self.log {
             let entry = Entry {
@@ -346,10 +426,15 @@ impl App {
 
 type Shared = Arc<App>;
 
-async fn decide(State(app): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    let principal = match app.authenticate(&headers) {
-        Ok(p) => p,
-        Err(r) => return r,
+async fn decide(
+    State(app): State<Shared>,
+    PeerAddr(peer): PeerAddr,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let principal = match app.authenticate(&headers, peer, None) {
+        Ok(p) => p.map(|a| a.principal),
+        Err(r) => return unauthorized(r),
     };
     let mut snapshot = match super::parse_body(&body, app.max_depth) {
         Ok(v) => v,
@@ -375,12 +460,36 @@ async fn decide(State(app): State<Shared>, headers: HeaderMap, body: Bytes) -> R
 
 async fn flagger(
     State(app): State<Shared>,
+    PeerAddr(peer): PeerAddr,
     hook: Result<UrlPath<String>, axum::extract::rejection::PathRejection>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     // A name that does not decode (`%FF`) is no hook either.
     let hook = hook.map(|UrlPath(h)| h).unwrap_or_default();
+    flagger_hook(app, peer, hook, None, headers, body).await
+}
+
+/// A Flagger hook called through a capability URL, for webhooks that cannot send headers.
+async fn flagger_capability(
+    State(app): State<Shared>,
+    PeerAddr(peer): PeerAddr,
+    parts: Result<UrlPath<(String, String)>, axum::extract::rejection::PathRejection>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (hook, secret) = parts.map(|UrlPath(p)| p).unwrap_or_default();
+    flagger_hook(app, peer, hook, Some(secret), headers, body).await
+}
+
+async fn flagger_hook(
+    app: Shared,
+    peer: Option<std::net::IpAddr>,
+    hook: String,
+    secret: Option<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let Some(kind) = FlaggerHook::parse(&hook) else {
         return error_body(
             StatusCode::NOT_FOUND,
@@ -388,9 +497,10 @@ async fn flagger(
             &format!("`{hook}` is not a Flagger hook rollguard answers"),
         );
     };
-    let principal = match app.authenticate(&headers) {
-        Ok(p) => p,
-        Err(r) => return r,
+    let capability = secret.as_deref().map(|s| (hook.as_str(), s));
+    let principal = match app.authenticate(&headers, peer, capability) {
+        Ok(p) => p.map(|a| a.principal),
+        Err(r) => return unauthorized(r),
     };
     let payload = match super::parse_body(&body, app.max_depth) {
         Ok(v) => v,
@@ -419,9 +529,13 @@ async fn flagger(
     }
 }
 
-async fn policies(State(app): State<Shared>, headers: HeaderMap) -> Response {
-    if let Err(r) = app.authenticate(&headers) {
-        return r;
+async fn policies(
+    State(app): State<Shared>,
+    PeerAddr(peer): PeerAddr,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = app.authenticate(&headers, peer, None) {
+        return unauthorized(r);
     }
     let engine = app.engine();
     let body = json!({
@@ -433,9 +547,13 @@ async fn policies(State(app): State<Shared>, headers: HeaderMap) -> Response {
     Json(body).into_response()
 }
 
-async fn audit_head(State(app): State<Shared>, headers: HeaderMap) -> Response {
-    if let Err(r) = app.authenticate(&headers) {
-        return r;
+async fn audit_head(
+    State(app): State<Shared>,
+    PeerAddr(peer): PeerAddr,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = app.authenticate(&headers, peer, None) {
+        return unauthorized(r);
     }
     match &app.log {
         Some(log) => Json(log.lock().expect("lock").head()).into_response(),
@@ -447,9 +565,13 @@ async fn audit_head(State(app): State<Shared>, headers: HeaderMap) -> Response {
     }
 }
 
-async fn metrics(State(app): State<Shared>, headers: HeaderMap) -> Response {
-    if let Err(r) = app.authenticate(&headers) {
-        return r;
+async fn metrics(
+    State(app): State<Shared>,
+    PeerAddr(peer): PeerAddr,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = app.authenticate(&headers, peer, None) {
+        return unauthorized(r);
     }
     let m = &app.metrics;
     let mut out = String::new();
@@ -621,7 +743,7 @@ async fn guard(
         return refused;
     }
     let method = request.method().clone();
-    let path = request.uri().path().to_string();
+    let path = redacted(request.uri().path());
     let response = next.run(request).await;
     let status = response.status();
     let json = response
@@ -678,15 +800,26 @@ async fn guard(
     )
 }
 
+/// A path as error messages may quote it: a capability secret (`.../cap/SECRET`) is the whole
+/// credential, so it is never echoed or logged.
+fn redacted(path: &str) -> String {
+    match path.find("/cap/") {
+        Some(i) => format!("{}/cap/REDACTED", &path[..i]),
+        None => path.to_string(),
+    }
+}
+
 /// The methods `path` answers, as an `Allow` header lists them; empty for no route. Kept beside
 /// [`routes`], which must agree with it (GET routes answer HEAD too).
 fn allowed_methods(path: &str) -> &'static str {
     match path {
         "/healthz" | "/metrics" | "/v1/policies" | "/v1/audit/head" => "GET,HEAD",
         "/v1/decide" | "/v1/argo" => "POST",
-        _ if path
-            .strip_prefix("/v1/flagger/")
-            .is_some_and(|hook| !hook.is_empty() && !hook.contains('/')) =>
+        _ if path.strip_prefix("/v1/flagger/").is_some_and(|rest| {
+            let parts: Vec<&str> = rest.split('/').collect();
+            parts.iter().all(|p| !p.is_empty())
+                && (parts.len() == 1 || (parts.len() == 3 && parts[1] == "cap"))
+        }) =>
         {
             "POST"
         }
@@ -704,13 +837,14 @@ fn routes(app: Shared) -> axum::Router {
         // `jsonPath: "{$.decision}"`; every decision is a 200 (a non-2xx is only an Error).
         .route("/v1/argo", post(decide))
         .route("/v1/flagger/{hook}", post(flagger))
+        .route("/v1/flagger/{hook}/cap/{secret}", post(flagger_capability))
         .route("/v1/policies", get(policies))
         .route("/v1/audit/head", get(audit_head))
         .fallback(|uri: axum::http::Uri| async move {
             error_body(
                 StatusCode::NOT_FOUND,
                 "",
-                &format!("no such endpoint: `{}`", uri.path()),
+                &format!("no such endpoint: `{}`", redacted(uri.path())),
             )
         })
         .layer(DefaultBodyLimit::max(max_body))

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use rollguard::service::{BothLengths, Router};
+use rollguard::service::{BothLengths, Peer, Router};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -327,6 +327,8 @@ async fn connection(
     limits: Limits,
 ) {
     let _ = stream.set_nodelay(true);
+    // Whether a forwarded client certificate is believed depends on who the peer is.
+    let peer = stream.peer_addr().ok();
     let io = TokioIo::new(Tracked {
         stream,
         conn: conn.clone(),
@@ -337,6 +339,9 @@ async fn connection(
         hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             if conn.both_lengths.swap(false, Ordering::Relaxed) {
                 request.extensions_mut().insert(BothLengths);
+            }
+            if let Some(peer) = peer {
+                request.extensions_mut().insert(Peer(peer));
             }
             let busy = Busy::new(conn.clone(), table.clone());
             let router = router.clone();

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod approve;
 #[cfg(feature = "serve")]
 mod listen;
 #[cfg(feature = "serve")]
@@ -129,6 +130,35 @@ enum Command {
         /// Exit with the decision: 0 proceed, 10 inconclusive, 11 hold, 20 halt, 30 rollback
         #[arg(long)]
         exit_code: bool,
+        /// Trusted approvers (docs/identity.md): only signed approvals that verify count
+        #[arg(long)]
+        trust: Option<PathBuf>,
+        /// The time approvals' expiries are judged at (RFC 3339); default: the snapshot's `at`
+        #[arg(long, requires = "trust")]
+        now: Option<String>,
+    },
+    /// Print a signed approval statement (a compact JWS) for one revision of a service
+    Approve {
+        /// The approver's Ed25519 private key (PKCS#8 PEM, from `rollguard keygen`)
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long)]
+        service: String,
+        #[arg(long)]
+        environment: String,
+        #[arg(long)]
+        revision: String,
+        /// A rejection instead of an approval
+        #[arg(long)]
+        reject: bool,
+        /// How long it counts: `90m`, `24h`, `7d` (at most 30d)
+        #[arg(long, default_value = "24h")]
+        expires: String,
+    },
+    /// Make an approver's Ed25519 key pair: the private key to FILE, the public key to stdout
+    Keygen {
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Run the `test` blocks of policy sets; exit 1 when any fails
     Test {
@@ -176,6 +206,13 @@ enum Command {
         /// then needs `Authorization: Bearer TOKEN`, and the token's principal is the requester
         #[arg(long)]
         tokens: Option<PathBuf>,
+        /// Requester identity (docs/identity.md): JWT issuers, static tokens with expiry,
+        /// mesh client certificates from trusted proxies, capability URLs for Flagger hooks
+        #[arg(long)]
+        identity: Option<PathBuf>,
+        /// Trusted approvers (docs/identity.md): only signed approvals that verify count
+        #[arg(long)]
+        trust: Option<PathBuf>,
         /// Listen beyond loopback without tokens
         #[arg(long)]
         insecure_listen: bool,
@@ -224,7 +261,32 @@ fn main() -> ExitCode {
             snapshot,
             format,
             exit_code,
-        } => eval(&paths, &snapshot, format, exit_code),
+            trust,
+            now,
+        } => eval(
+            &paths,
+            &snapshot,
+            format,
+            exit_code,
+            trust.as_deref(),
+            now.as_deref(),
+        ),
+        Command::Approve {
+            key,
+            service,
+            environment,
+            revision,
+            reject,
+            expires,
+        } => approve::approve(&approve::Request {
+            key: &key,
+            service: &service,
+            environment: &environment,
+            revision: &revision,
+            reject,
+            expires: &expires,
+        }),
+        Command::Keygen { out } => approve::keygen(&out),
         Command::Test { paths, format } => test(&paths, format),
         Command::Fmt { paths, check } => fmt(&paths, check),
         Command::Diff {
@@ -242,6 +304,8 @@ fn main() -> ExitCode {
             policies,
             addr,
             tokens,
+            identity,
+            trust,
             insecure_listen,
             decision_log,
             max_body_bytes,
@@ -255,6 +319,8 @@ fn main() -> ExitCode {
             policies,
             addr,
             tokens,
+            identity,
+            trust,
             insecure_listen,
             decision_log,
             max_body_bytes,
@@ -406,7 +472,22 @@ fn compliance(paths: &[PathBuf], format: ComplianceFormat) -> u8 {
     0
 }
 
-fn eval(paths: &[PathBuf], snapshot: &str, format: Format, exit_code: bool) -> u8 {
+fn eval(
+    paths: &[PathBuf],
+    snapshot: &str,
+    format: Format,
+    exit_code: bool,
+    trust: Option<&std::path::Path>,
+    now: Option<&str>,
+) -> u8 {
+    let trust = match trust.map(rollguard::trust::Trust::load).transpose() {
+        Ok(t) => t,
+        Err(e) => return usage_error(&format!("the trust file {e}")),
+    };
+    let now = match now.map(chrono::DateTime::parse_from_rfc3339).transpose() {
+        Ok(n) => n.map(|t| t.timestamp()),
+        Err(e) => return usage_error(&format!("--now is not an RFC 3339 time: {e}")),
+    };
     let files = match load::one_set(paths) {
         Ok(f) => f,
         Err(e) => return load_failure(&e),
@@ -432,7 +513,11 @@ fn eval(paths: &[PathBuf], snapshot: &str, format: Format, exit_code: bool) -> u
         warn!("error: the policy set does not compile; no decision was made");
         return 1;
     };
-    let decision = match compiled.decide(&bytes) {
+    let decided = match &trust {
+        Some(t) => compiled.decide_trusted(&bytes, t, now),
+        None => compiled.decide(&bytes),
+    };
+    let decision = match decided {
         Ok(d) => d,
         Err(e) => {
             let name = if snapshot == "-" { "<stdin>" } else { snapshot };

@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rollguard::audit::DecisionLog;
-use rollguard::service::{self, ReloadError, Router};
+use rollguard::identity::{Identity, Issuer, JwksSource};
+use rollguard::service::{self, ReloadError, Router, Security};
+use rollguard::trust::Trust;
 use rollguard::Engine;
 use serde_json::Value;
 
@@ -22,6 +24,8 @@ pub struct Options {
     pub policies: PathBuf,
     pub addr: SocketAddr,
     pub tokens: Option<PathBuf>,
+    pub identity: Option<PathBuf>,
+    pub trust: Option<PathBuf>,
     pub insecure_listen: bool,
     pub decision_log: Option<PathBuf>,
     pub max_body_bytes: usize,
@@ -240,12 +244,82 @@ impl Watcher {
         }
     }
 }
+/// How long one fetch of a JWKS URL may take.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Reads an issuer's key set from where it lives: a file again, or its URL.
+fn fetch_jwks(source: &JwksSource) -> Result<Vec<u8>, String> {
+    match source {
+        JwksSource::File(path) => {
+            std::fs::read(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))
+        }
+        JwksSource::Url(url) => {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .timeout_global(Some(FETCH_TIMEOUT))
+                .build()
+                .into();
+            let mut response = agent
+                .get(url)
+                .call()
+                .map_err(|e| format!("cannot fetch `{url}`: {e}"))?;
+            response
+                .body_mut()
+                .with_config()
+                .limit(1 << 20)
+                .read_to_vec()
+                .map_err(|e| format!("cannot read `{url}`: {e}"))
+        }
+        JwksSource::Inline => Err("inline keys are not fetched".into()),
+    }
+}
+
+/// Fetches the keys of every issuer that is due (its interval passed, or a token named a key
+/// it does not hold); a failure keeps the keys it had.
+fn refresh(issuers: &[Arc<Issuer>], now: std::time::Instant) -> Vec<String> {
+    let mut failures = Vec::new();
+    for issuer in issuers.iter().filter(|i| i.due(now)) {
+        match fetch_jwks(issuer.source()).and_then(|b| issuer.set_jwks(&b)) {
+            Ok(()) => {}
+            Err(e) => {
+                issuer.refresh_failed();
+                failures.push(format!("issuer `{}`: {e}", issuer.name()));
+            }
+        }
+    }
+    failures
+}
+
 pub fn run(o: Options) -> u8 {
-    if o.tokens.is_none() && !o.addr.ip().is_loopback() && !o.insecure_listen {
+    let authenticated = o.tokens.is_some() || o.identity.is_some();
+    if !authenticated && !o.addr.ip().is_loopback() && !o.insecure_listen {
         eprintln!(
-            "error: without --tokens the service listens on loopback only; give --tokens FILE, or --insecure-listen to serve {} unauthenticated",
+            "error: without --tokens or --identity the service listens on loopback only; give one, or --insecure-listen to serve {} unauthenticated",
             o.addr
         );
+        return 2;
+    }
+    let identity = match o.identity.as_deref().map(Identity::load).transpose() {
+        Ok(i) => i.map(Arc::new),
+        Err(e) => {
+            eprintln!("error: the identity file {e}");
+            return 2;
+        }
+    };
+    let trust = match o.trust.as_deref().map(Trust::load).transpose() {
+        Ok(t) => t.map(Arc::new),
+        Err(e) => {
+            eprintln!("error: the trust file {e}");
+            return 2;
+        }
+    };
+    let mut issuers: Vec<Arc<Issuer>> = Vec::new();
+    issuers.extend(identity.iter().flat_map(|i| i.issuers().iter().cloned()));
+    issuers.extend(trust.iter().flat_map(|t| t.issuers().iter().cloned()));
+    // Keys behind URLs are fetched before the first request: a service that cannot verify
+    // anyone should say so at start, not with a 401 to every caller.
+    let failures = refresh(&issuers, std::time::Instant::now());
+    if !failures.is_empty() {
+        eprintln!("error: cannot load issuer keys: {}", failures.join("; "));
         return 2;
     }
     let tokens: Option<HashMap<String, Value>> = match &o.tokens {
@@ -301,7 +375,7 @@ pub fn run(o: Options) -> u8 {
             }
         },
     };
-    let router = Router::new(
+    let router = Router::secured(
         engine,
         service::Config {
             tokens,
@@ -309,8 +383,9 @@ pub fn run(o: Options) -> u8 {
             max_body_bytes: o.max_body_bytes,
             max_depth: o.max_depth,
             timeout: o.timeout,
-            loopback_hosts_only: o.tokens.is_none() && o.addr.ip().is_loopback(),
+            loopback_hosts_only: !authenticated && o.addr.ip().is_loopback(),
         },
+        Security::new(identity, trust),
     );
     let watcher = Arc::new(Watcher {
         policies: o.policies.clone(),
@@ -361,6 +436,27 @@ pub fn run(o: Options) -> u8 {
             "rollguard serve: listening on http://{local} ({})",
             router.engine().digest()
         );
+        if !issuers.is_empty() {
+            tokio::spawn(async move {
+                loop {
+                    // Each issuer says when it is due; a second's tick keeps a rotated key's
+                    // early refresh prompt without fetching more than each interval allows.
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    let list = issuers.clone();
+                    if let Ok(failures) = tokio::task::spawn_blocking(move || {
+                        refresh(&list, std::time::Instant::now())
+                    })
+                    .await
+                    {
+                        for f in failures {
+                            eprintln!(
+                                "rollguard serve: key refresh failed, the old keys stay: {f}"
+                            );
+                        }
+                    }
+                }
+            });
+        }
         let interval = o.reload_interval;
         tokio::spawn(async move {
             loop {
