@@ -76,7 +76,8 @@ pub struct Config {
     /// tokens every endpoint but `/healthz` needs `Authorization: Bearer TOKEN`, and the token's
     /// principal becomes the snapshot's requester; `None` asks for no token.
     pub tokens: Option<HashMap<String, Value>>,
-    /// Where every decision is appended before it is answered; a failed append is a 503.
+    /// Where every decision is appended before it is answered (a failed append is a 503), and
+    /// every refused request before its refusal is answered.
     pub decision_log: Option<DecisionLog>,
     /// Bodies over this get 413 (at once when `Content-Length` says so).
     pub max_body_bytes: usize,
@@ -736,8 +737,9 @@ fn admit(app: &App, request: &axum::extract::Request) -> Result<(), Response> {
     Ok(())
 }
 
-/// Refuses what must not reach a handler, and gives every error answer the
-/// `{"error": {"path", "message"}}` shape, whatever produced it (routing, limits, timeouts).
+/// Refuses what must not reach a handler, gives every error answer the
+/// `{"error": {"path", "message"}}` shape, whatever produced it (routing, limits, timeouts),
+/// and records every refusal in the decision log.
 async fn guard(
     State(app): State<Shared>,
     request: axum::extract::Request,

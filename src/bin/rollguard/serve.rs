@@ -3,7 +3,8 @@
 //!
 //! Here: the arguments turned into the router's configuration (the tokens file, the decision
 //! log), the accept loop (`listen.rs`), signals, and watching the policy directory: one set,
-//! compiled off to the side and handed to the router when its files change.
+//! compiled off to the side and handed to the router when its files change. With a decision
+//! log, each set is archived beside it (`LOG.sets/`) before it serves.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
