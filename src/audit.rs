@@ -1,17 +1,25 @@
 //! The decision log: an append-only, tamper-evident record of every decision.
 //!
-//! The log is a file of JSON lines, one record per decision, each line ending in `\n`. A record is
-//! one JSON object with exactly these fields, written in this order:
+//! The log is a file of JSON lines, one record per line, each line ending in `\n`. A record is
+//! one JSON object whose fields are written in a fixed order. Since format 2 every record says
+//! what it is in `kind`:
 //!
-//! | field | value |
-//! |---|---|
-//! | `seq` | the record's number, 1-based; record `n` is line `n` |
-//! | `time` | when it was decided, RFC 3339 in UTC, as the caller gives it (no clock is read here) |
-//! | `requester` | who asked: an object, or `null` |
-//! | `policy_digest` | the digest of the compiled policy set that decided (`sha256:<hex>`) |
-//! | `snapshot_digest` | `sha256:<hex>` of the snapshot bytes as received |
-//! | `decision` | the decision object, with its explanation |
-//! | `prev` | `sha256:<hex>` of the previous record's line, without its `\n`; [`GENESIS`] for the first |
+//! - `"decision"`: a decision given, with everything needed to derive it again: `seq`, `kind`,
+//!   `time`, `requester` (the principal the snapshot was bound to, or `null`), `via` (how that
+//!   principal was authenticated, `null` without authentication), `policy_digest`,
+//!   `snapshot_digest` (of the body as received), `snapshot` (the snapshot exactly as it was
+//!   evaluated, after the requester was bound), `decision`, `prev`;
+//! - `"refusal"`: a request answered with an error instead of a decision: `seq`, `kind`, `time`,
+//!   `request` (`METHOD PATH`), `status`, `reason` (`{"path", "message"}`, the error answered),
+//!   `requester`, `via`, `claimed` (the identity the request claimed, never a credential),
+//!   `body_digest` (of the body, `null` when none was read), `prev`.
+//!
+//! Records of format 1 (written before `kind` existed: `seq`, `time`, `requester`,
+//! `policy_digest`, `snapshot_digest`, `decision`, `prev`) still verify, so an old log can be
+//! continued; they carry no snapshot and cannot be replayed.
+//!
+//! `time` is RFC 3339 in UTC, as the caller gives it (no clock is read here); digests are
+//! `sha256:<hex>`; `prev` is the hash of the previous record's line, [`GENESIS`] for the first.
 //!
 //! A record's hash is the SHA-256 of its line's bytes exactly as written (without the `\n`);
 //! nothing is re-serialized to check it. The first record's `prev` is [`GENESIS`], the hash of
@@ -49,14 +57,43 @@ use sha2::{Digest, Sha256};
 /// The `prev` of the first record and the head of an empty log: the SHA-256 of the empty string.
 pub const GENESIS: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-/// The fields of a record, in the order they are written.
-const FIELDS: [&str; 7] = [
+/// The fields of a format 1 record (no `kind`), in the order they were written.
+const FIELDS_V1: &[&str] = &[
     "seq",
     "time",
     "requester",
     "policy_digest",
     "snapshot_digest",
     "decision",
+    "prev",
+];
+
+/// The fields of a decision record, in the order they are written.
+const DECISION_FIELDS: &[&str] = &[
+    "seq",
+    "kind",
+    "time",
+    "requester",
+    "via",
+    "policy_digest",
+    "snapshot_digest",
+    "snapshot",
+    "decision",
+    "prev",
+];
+
+/// The fields of a refusal record, in the order they are written.
+const REFUSAL_FIELDS: &[&str] = &[
+    "seq",
+    "kind",
+    "time",
+    "request",
+    "status",
+    "reason",
+    "requester",
+    "via",
+    "claimed",
+    "body_digest",
     "prev",
 ];
 
@@ -89,11 +126,42 @@ pub struct Entry {
     pub time: String,
     /// An object naming who asked, or `null`.
     pub requester: Value,
+    /// How the requester was authenticated (`"token"`, `"jwt https://issuer"` ...), or `null`
+    /// when the service authenticates no one and the requester is only claimed.
+    pub via: Value,
     pub policy_digest: String,
     /// [`digest`] of the snapshot bytes as received.
     pub snapshot_digest: String,
+    /// The snapshot exactly as it was evaluated (the requester bound), so the decision can be
+    /// derived again from it and the archived policy set.
+    pub snapshot: Value,
     /// The whole decision object, as `serde_json::to_value(&decision)` gives it.
     pub decision: Value,
+}
+
+/// What the caller records for a request it refused; [`DecisionLog::append_refusal`] adds
+/// `seq` and `prev`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Refusal {
+    /// RFC 3339 in UTC (`Z` or `+00:00`).
+    pub time: String,
+    /// `METHOD PATH`, the path without its query.
+    pub request: String,
+    /// The HTTP status answered, 400 to 599.
+    pub status: u16,
+    /// The JSON path at fault, as the error answered names it (empty for the whole request).
+    pub path: String,
+    /// Why, as the error answered says it.
+    pub message: String,
+    /// The authenticated principal, or `null` (not authenticated, or no authentication).
+    pub requester: Value,
+    /// How `requester` was authenticated, or `null`.
+    pub via: Value,
+    /// The identity the request claimed without proof (the snapshot's requester), or `null`.
+    /// Never a token or any other credential.
+    pub claimed: Value,
+    /// [`digest`] of the body, when the body was read.
+    pub body_digest: Option<String>,
 }
 
 /// A last line without its `\n`: a record whose write was interrupted.
@@ -141,7 +209,7 @@ impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Problem::NotJson(e) => write!(f, "not JSON: {e}"),
-            Problem::Malformed(e) => write!(f, "not a decision record: {e}"),
+            Problem::Malformed(e) => write!(f, "not a record of the log: {e}"),
             Problem::Seq { expected, found } => write!(
                 f,
                 "`seq` is {found} where {expected} was expected: a record before it was removed, \
@@ -344,7 +412,7 @@ impl DecisionLog {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => options.open(path)?,
             Err(e) => return Err(e.into()),
         };
-        let scan = match scan(BufReader::new(&file)) {
+        let scan = match scan(BufReader::new(&file), &mut |_, _| {}) {
             Ok(scan) => scan,
             Err(VerifyError::Io(e)) => return Err(AuditError::Io(e)),
             Err(e) => return Err(AuditError::Corrupt(e)),
@@ -363,20 +431,55 @@ impl DecisionLog {
         })
     }
 
-    /// Appends one record and returns the new head once it is on disk. On error nothing is
-    /// recorded and the head stays where it was.
+    /// Appends one decision record and returns the new head once it is on disk. On error
+    /// nothing is recorded and the head stays where it was.
     pub fn append(&mut self, entry: &Entry) -> Result<Head, AuditError> {
-        let seq = self.head.count + 1;
-        let mut line = serde_json::to_vec(&Record {
-            seq,
-            time: &entry.time,
-            requester: &entry.requester,
-            policy_digest: &entry.policy_digest,
-            snapshot_digest: &entry.snapshot_digest,
-            decision: &entry.decision,
-            prev: &self.head.last,
+        self.append_line(|seq, prev| {
+            serde_json::to_vec(&DecisionRecord {
+                seq,
+                kind: "decision",
+                time: &entry.time,
+                requester: &entry.requester,
+                via: &entry.via,
+                policy_digest: &entry.policy_digest,
+                snapshot_digest: &entry.snapshot_digest,
+                snapshot: &entry.snapshot,
+                decision: &entry.decision,
+                prev,
+            })
         })
-        .map_err(|e| AuditError::InvalidEntry(Problem::Malformed(e.to_string())))?;
+    }
+
+    /// Appends one refusal record, as [`DecisionLog::append`] does a decision.
+    pub fn append_refusal(&mut self, refusal: &Refusal) -> Result<Head, AuditError> {
+        self.append_line(|seq, prev| {
+            serde_json::to_vec(&RefusalRecord {
+                seq,
+                kind: "refusal",
+                time: &refusal.time,
+                request: &refusal.request,
+                status: refusal.status,
+                reason: Reason {
+                    path: &refusal.path,
+                    message: &refusal.message,
+                },
+                requester: &refusal.requester,
+                via: &refusal.via,
+                claimed: &refusal.claimed,
+                body_digest: refusal.body_digest.as_deref(),
+                prev,
+            })
+        })
+    }
+
+    /// Writes the line `make` gives for the next `seq` and `prev`.
+    fn append_line(
+        &mut self,
+        make: impl FnOnce(u64, &str) -> serde_json::Result<Vec<u8>>,
+    ) -> Result<Head, AuditError> {
+        let seq = self.head.count + 1;
+        let mut line = make(seq, &self.head.last)
+            .map_err(|e| AuditError::InvalidEntry(Problem::Malformed(e.to_string())))?;
         // The same check `verify` makes: the log never holds a record it would refuse.
         check_record(&line, seq, &self.head.last).map_err(AuditError::InvalidEntry)?;
         let hash = digest(&line);
@@ -424,16 +527,41 @@ impl DecisionLog {
     }
 }
 
-/// A record as written: the fields in their fixed order.
+/// A decision record as written: the fields in their fixed order.
 #[derive(Serialize)]
-struct Record<'a> {
+struct DecisionRecord<'a> {
     seq: u64,
+    kind: &'static str,
     time: &'a str,
     requester: &'a Value,
+    via: &'a Value,
     policy_digest: &'a str,
     snapshot_digest: &'a str,
+    snapshot: &'a Value,
     decision: &'a Value,
     prev: &'a str,
+}
+
+/// A refusal record as written: the fields in their fixed order.
+#[derive(Serialize)]
+struct RefusalRecord<'a> {
+    seq: u64,
+    kind: &'static str,
+    time: &'a str,
+    request: &'a str,
+    status: u16,
+    reason: Reason<'a>,
+    requester: &'a Value,
+    via: &'a Value,
+    claimed: &'a Value,
+    body_digest: Option<&'a str>,
+    prev: &'a str,
+}
+
+#[derive(Serialize)]
+struct Reason<'a> {
+    path: &'a str,
+    message: &'a str,
 }
 
 /// Makes a new file's directory entry durable.
@@ -466,7 +594,7 @@ pub fn verify_reader(
     reader: impl BufRead,
     expected_head: Option<&str>,
 ) -> Result<Verified, VerifyError> {
-    let scan = scan(reader)?;
+    let scan = scan(reader, &mut |_, _| {})?;
     if let Some(expected) = expected_head {
         if expected != scan.head.last {
             let seen_at = scan.hashes.iter().position(|h| h == expected);
@@ -483,6 +611,19 @@ pub fn verify_reader(
     })
 }
 
+/// Verifies the log as [`verify`] does (without a head) and hands each sound record, in
+/// order, to `visit` with its `seq`; reading stops at the first record that is not sound.
+pub fn read_records(
+    reader: impl BufRead,
+    mut visit: impl FnMut(u64, Value),
+) -> Result<Verified, VerifyError> {
+    let scan = scan(reader, &mut visit)?;
+    Ok(Verified {
+        head: scan.head,
+        torn: scan.torn,
+    })
+}
+
 struct Scan {
     head: Head,
     /// The length of the whole records.
@@ -493,7 +634,7 @@ struct Scan {
 }
 
 /// Reads the log line by line, checking each record against the one before.
-fn scan(mut reader: impl BufRead) -> Result<Scan, VerifyError> {
+fn scan(mut reader: impl BufRead, visit: &mut dyn FnMut(u64, Value)) -> Result<Scan, VerifyError> {
     let mut head = Head::genesis();
     let mut len = 0u64;
     let mut hashes = Vec::new();
@@ -519,7 +660,7 @@ fn scan(mut reader: impl BufRead) -> Result<Scan, VerifyError> {
                 hashes,
             });
         };
-        check_record(bytes, line, &head.last)
+        let record = check_record(bytes, line, &head.last)
             .map_err(|problem| VerifyError::Record { line, problem })?;
         let hash = digest(bytes);
         hashes.push(hash.clone());
@@ -528,6 +669,7 @@ fn scan(mut reader: impl BufRead) -> Result<Scan, VerifyError> {
             last: hash,
         };
         len += n as u64;
+        visit(line, record);
     }
     Ok(Scan {
         head,
@@ -537,17 +679,28 @@ fn scan(mut reader: impl BufRead) -> Result<Scan, VerifyError> {
     })
 }
 
-/// Checks that `line` is record number `seq` and that it follows the record whose hash is `prev`.
-fn check_record(line: &[u8], seq: u64, prev: &str) -> Result<(), Problem> {
+/// Checks that `line` is record number `seq` and that it follows the record whose hash is
+/// `prev`; returns the record.
+fn check_record(line: &[u8], seq: u64, prev: &str) -> Result<Value, Problem> {
     let value: Value = serde_json::from_slice(line).map_err(|e| Problem::NotJson(e.to_string()))?;
-    let Value::Object(record) = value else {
+    let Value::Object(record) = &value else {
         return Err(Problem::Malformed("the line is not a JSON object".into()));
     };
     let malformed = |what: String| Err(Problem::Malformed(what));
-    if let Some(k) = record.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+    let fields = match record.get("kind") {
+        None => FIELDS_V1,
+        Some(k) if k == "decision" => DECISION_FIELDS,
+        Some(k) if k == "refusal" => REFUSAL_FIELDS,
+        Some(k) => {
+            return malformed(format!(
+                "`kind` is {k}, neither \"decision\" nor \"refusal\""
+            ))
+        }
+    };
+    if let Some(k) = record.keys().find(|k| !fields.contains(&k.as_str())) {
         return malformed(format!("unknown field `{k}`"));
     }
-    if let Some(k) = FIELDS.iter().find(|k| !record.contains_key(**k)) {
+    if let Some(k) = fields.iter().find(|k| !record.contains_key(**k)) {
         return malformed(format!("no `{k}`"));
     }
     let Some(found_seq) = record["seq"].as_u64() else {
@@ -564,13 +717,50 @@ fn check_record(line: &[u8], seq: u64, prev: &str) -> Result<(), Problem> {
     if !matches!(record["requester"], Value::Object(_) | Value::Null) {
         return malformed("`requester` is neither an object nor null".into());
     }
-    for k in ["policy_digest", "snapshot_digest", "prev"] {
+    if record.contains_key("via") && !matches!(record["via"], Value::String(_) | Value::Null) {
+        return malformed("`via` is neither a string nor null".into());
+    }
+    let mut digests = vec!["prev"];
+    if fields == REFUSAL_FIELDS {
+        if !record["request"].is_string() {
+            return malformed("`request` is not a string".into());
+        }
+        if !record["status"]
+            .as_u64()
+            .is_some_and(|s| (400..=599).contains(&s))
+        {
+            return malformed("`status` is not an HTTP error status (400 to 599)".into());
+        }
+        let reason = &record["reason"];
+        let sound = reason.as_object().is_some_and(|r| {
+            r.len() == 2
+                && r.get("path").is_some_and(Value::is_string)
+                && r.get("message").is_some_and(Value::is_string)
+        });
+        if !sound {
+            return malformed("`reason` is not an object with a `path` and a `message`".into());
+        }
+        if !matches!(record["claimed"], Value::Object(_) | Value::Null) {
+            return malformed("`claimed` is neither an object nor null".into());
+        }
+        if !(record["body_digest"].is_null()
+            || record["body_digest"].as_str().is_some_and(is_digest))
+        {
+            return malformed("`body_digest` is neither a `sha256:<hex>` digest nor null".into());
+        }
+    } else {
+        digests.extend(["policy_digest", "snapshot_digest"]);
+        if !record["decision"].is_object() {
+            return malformed("`decision` is not an object".into());
+        }
+        if record.contains_key("snapshot") && !record["snapshot"].is_object() {
+            return malformed("`snapshot` is not an object".into());
+        }
+    }
+    for k in digests {
         if !record[k].as_str().is_some_and(is_digest) {
             return malformed(format!("`{k}` is not a `sha256:<hex>` digest"));
         }
-    }
-    if !record["decision"].is_object() {
-        return malformed("`decision` is not an object".into());
     }
     if found_seq != seq {
         return Err(Problem::Seq {
@@ -585,7 +775,7 @@ fn check_record(line: &[u8], seq: u64, prev: &str) -> Result<(), Problem> {
             found: found_prev.to_string(),
         });
     }
-    Ok(())
+    Ok(value)
 }
 
 fn is_digest(s: &str) -> bool {
@@ -649,8 +839,14 @@ mod tests {
             } else {
                 json!({"kind": "user", "id": format!("dev{i}")})
             },
+            via: if i.is_multiple_of(3) {
+                Value::Null
+            } else {
+                json!("token")
+            },
             policy_digest: digest(b"policy"),
             snapshot_digest: digest(format!("snapshot {i}").as_bytes()),
+            snapshot: json!({"at": "2026-05-01T12:00:00Z", "n": i}),
             decision: json!({
                 "decision": if i.is_multiple_of(2) { "proceed" } else { "rollback" },
                 "policies": ["canary"],
@@ -701,8 +897,10 @@ mod tests {
 
         // The record's fields, in order, and its links.
         let first = std::str::from_utf8(&lines[0]).unwrap();
-        assert!(first.starts_with("{\"seq\":1,\"time\":\"2026-05-01T12:00:01Z\",\"requester\":"));
-        let positions: Vec<usize> = FIELDS
+        assert!(first.starts_with(
+            "{\"seq\":1,\"kind\":\"decision\",\"time\":\"2026-05-01T12:00:01Z\",\"requester\":"
+        ));
+        let positions: Vec<usize> = DECISION_FIELDS
             .iter()
             .map(|k| first.find(&format!("\"{k}\":")).unwrap())
             .collect();
@@ -711,6 +909,91 @@ mod tests {
         assert_eq!(second["prev"], json!(heads[0].last));
         let first: Value = serde_json::from_str(first).unwrap();
         assert_eq!(first["prev"], json!(GENESIS));
+    }
+
+    fn refusal(i: u64) -> Refusal {
+        Refusal {
+            time: format!("2026-05-01T13:00:{:02}Z", i % 60),
+            request: "POST /v1/decide".into(),
+            status: 403,
+            path: "requester".into(),
+            message: "the snapshot's requester is not the principal of the bearer token".into(),
+            requester: json!({"kind": "service_account", "id": "ci"}),
+            via: json!("token"),
+            claimed: json!({"kind": "human", "id": "ana"}),
+            body_digest: Some(digest(b"{}")),
+        }
+    }
+
+    #[test]
+    fn refusals_are_records_of_the_chain() {
+        let t = Temp::new("refusals");
+        let mut log = DecisionLog::open(&t.0).unwrap();
+        log.append(&entry(1)).unwrap();
+        log.append_refusal(&refusal(2)).unwrap();
+        let mut no_body = refusal(3);
+        (no_body.status, no_body.body_digest, no_body.claimed) = (413, None, Value::Null);
+        let head = log.append_refusal(&no_body).unwrap();
+        let lines = t.lines();
+        let second = std::str::from_utf8(&lines[1]).unwrap();
+        let positions: Vec<usize> = REFUSAL_FIELDS
+            .iter()
+            .map(|k| second.find(&format!("\"{k}\":")).unwrap())
+            .collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{second}");
+        let second: Value = serde_json::from_str(second).unwrap();
+        assert_eq!(second["kind"], "refusal");
+        assert_eq!(second["reason"]["path"], "requester");
+        assert_eq!(second["claimed"]["id"], "ana");
+        assert_eq!(verify(&t.0, Some(&head.last)).unwrap().head, head);
+
+        // A refusal the log would not verify is not written.
+        let mut bad = refusal(4);
+        bad.status = 200;
+        assert!(matches!(
+            log.append_refusal(&bad),
+            Err(AuditError::InvalidEntry(_))
+        ));
+        let mut bad = refusal(4);
+        bad.claimed = json!("ana");
+        assert!(matches!(
+            log.append_refusal(&bad),
+            Err(AuditError::InvalidEntry(_))
+        ));
+        assert_eq!(log.head(), head);
+    }
+
+    /// A log written before records had a `kind` still verifies, and can be continued.
+    #[test]
+    fn format_1_records_still_verify() {
+        let t = Temp::new("format-1");
+        let mut text = String::new();
+        let mut prev = GENESIS.to_string();
+        for seq in 1..=2 {
+            let line = json!({
+                "seq": seq, "time": "2026-05-01T12:00:00Z", "requester": null,
+                "policy_digest": digest(b"p"), "snapshot_digest": digest(b"s"),
+                "decision": {"decision": "proceed"}, "prev": prev,
+            })
+            .to_string();
+            prev = digest(line.as_bytes());
+            text.push_str(&line);
+            text.push('\n');
+        }
+        t.write(text.as_bytes());
+        assert_eq!(verify(&t.0, Some(&prev)).unwrap().head.count, 2);
+        let mut log = DecisionLog::open(&t.0).unwrap();
+        let head = log.append(&entry(3)).unwrap();
+        assert_eq!(verify(&t.0, Some(&head.last)).unwrap().head.count, 3);
+
+        let unknown = text.replacen("\"seq\":1,", "\"seq\":1,\"kind\":\"note\",", 1);
+        t.write(unknown.as_bytes());
+        let err = verify(&t.0, None).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("neither \"decision\" nor \"refusal\""),
+            "{err}"
+        );
     }
 
     #[test]

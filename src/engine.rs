@@ -104,8 +104,17 @@ impl Engine {
 
     /// Files already read (the service compiles exactly the bytes it fingerprinted).
     pub fn from_set(files: &[SetFile]) -> Result<Engine, LoadError> {
+        Engine::from_set_with(files, &FsLoader)
+    }
+
+    /// [`Engine::from_set`] reading the files named by `use "..."` through `loader` (the
+    /// policy set archive records them, and replays from them).
+    pub(crate) fn from_set_with(
+        files: &[SetFile],
+        loader: &dyn crate::Loader,
+    ) -> Result<Engine, LoadError> {
         // A deciding service neither reads test fixtures nor lints.
-        let c = Compiler::new().compile(files, &FsLoader, &Options::default());
+        let c = Compiler::new().compile(files, loader, &Options::default());
         let problems: Vec<String> = c
             .diagnostics
             .iter()

@@ -75,6 +75,8 @@ mod lint;
 #[doc(hidden)]
 pub mod load;
 #[doc(hidden)]
+pub mod replay;
+#[doc(hidden)]
 pub mod report;
 pub mod service;
 #[doc(hidden)]

@@ -379,6 +379,280 @@ fn verify(log: &Path, head: Option<&str>) -> (i32, String) {
     )
 }
 
+/// `rollguard audit replay LOG`: exit code, and stdout and stderr together.
+fn replay(log: &Path) -> (i32, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_rollguard"))
+        .args(["audit", "replay"])
+        .arg(log)
+        .output()
+        .expect("runs");
+    (
+        o.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+/// Re-writes the log with `edit` applied to record `seq` and every `prev` after it
+/// re-computed, as a forger who can write the file would.
+fn forge(log: &Path, seq: usize, edit: impl Fn(&mut Value)) {
+    let text = fs::read_to_string(log).expect("log");
+    let mut prev =
+        "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".to_string();
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in text.lines().enumerate() {
+        let line = if i + 1 < seq {
+            line.to_string()
+        } else {
+            let mut r: Value = serde_json::from_str(line).expect("a record");
+            if i + 1 == seq {
+                edit(&mut r);
+            }
+            r["prev"] = json!(prev);
+            r.to_string()
+        };
+        prev = rollguard::audit::digest(line.as_bytes());
+        out.push_str(&line);
+        out.push('\n');
+    }
+    fs::write(log, out).expect("write");
+}
+
+/// The done-when of the complete audit: 10,000 decisions made by the real service while its
+/// set is swapped several times are all derived again by `audit replay` from their records and
+/// the archived sets; a decision edited with the chain re-computed after it passes `verify`
+/// without a head, and replay names it.
+#[test]
+fn replay_derives_again_every_decision_made_under_hot_reloads() {
+    const DECISIONS: usize = 10_000;
+    let dir = Scratch::with_policy("replay");
+    let server = Arc::new(Server::start(&dir, &["--decision-log", "d.log"]));
+    let issued = Arc::new(AtomicUsize::new(0));
+    let failures = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let started = Instant::now();
+    let clients: Vec<_> = (0..4)
+        .map(|k| {
+            let (server, issued, failures) = (server.clone(), issued.clone(), failures.clone());
+            std::thread::spawn(move || {
+                // One connection per client, kept alive: the test measures the service.
+                let agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .timeout_global(Some(Duration::from_secs(10)))
+                    .build()
+                    .new_agent();
+                let url = format!("{}/v1/decide", server.base);
+                loop {
+                    let n = issued.fetch_add(1, Ordering::Relaxed);
+                    if n >= DECISIONS {
+                        break;
+                    }
+                    // Rates on both sides of every threshold served: proceed and rollback.
+                    let rate = [0.011, 0.025, 0.035, 0.045, 0.06][(n + k) % 5];
+                    let r = agent
+                        .post(&url)
+                        .header("Content-Type", "application/json")
+                        .send(&snapshot(rate, None));
+                    match r {
+                        Ok(r) if r.status() == 200 => {}
+                        Ok(r) => failures.lock().expect("lock").push(r.status().to_string()),
+                        Err(e) => failures.lock().expect("lock").push(e.to_string()),
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut digests = std::collections::BTreeSet::new();
+    let digest = |server: &Server| {
+        let (_, p) = server.call("GET", "/v1/policies", None, "");
+        p["digest"].as_str().expect("digest").to_string()
+    };
+    digests.insert(digest(&server));
+    for threshold in ["3%", "5%", "2.5%", "4%"] {
+        fs::write(dir.join("p.rollguard"), policy(threshold)).expect("write");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while digests.contains(&digest(&server)) {
+            assert!(Instant::now() < deadline, "the change was never picked up");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        digests.insert(digest(&server));
+        // Let the new set decide for a while before the next swap.
+        let at = issued.load(Ordering::Relaxed);
+        while issued.load(Ordering::Relaxed) < (at + 1000).min(DECISIONS) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    for c in clients {
+        c.join().expect("client");
+    }
+    let load = started.elapsed();
+    assert_eq!(*failures.lock().expect("lock"), Vec::<String>::new());
+    let (_, head) = server.call("GET", "/v1/audit/head", None, "");
+    assert_eq!(head["count"], DECISIONS);
+    let head = head["last"].as_str().expect("head").to_string();
+    let log = dir.join("d.log");
+    let sets = fs::read_dir(dir.join("d.log.sets"))
+        .expect("the archive")
+        .count();
+    assert_eq!(sets, digests.len(), "one archived set per set served");
+
+    let started = Instant::now();
+    let (code, out) = replay(&log);
+    let took = started.elapsed();
+    eprintln!("{DECISIONS} decisions in {load:?}; replayed in {took:?}");
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!(
+            "ok: {DECISIONS} records: {DECISIONS} decisions replayed, 0 refusals"
+        )) && out.contains(&format!("; {} policy sets;", digests.len())),
+        "{out}"
+    );
+
+    // A rollback made a proceed, and the chain re-computed after it.
+    let text = fs::read_to_string(&log).expect("log");
+    let seq = text
+        .lines()
+        .enumerate()
+        .skip(DECISIONS / 2)
+        .find(|(_, l)| {
+            serde_json::from_str::<Value>(l).expect("a record")["decision"]["decision"]
+                == "rollback"
+        })
+        .map(|(i, _)| i + 1)
+        .expect("a rollback");
+    forge(&log, seq, |r| r["decision"]["decision"] = json!("proceed"));
+    let (code, out) = verify(&log, None);
+    assert_eq!(code, 0, "a re-chained log verifies without a head: {out}");
+    let (code, out) = verify(&log, Some(&head));
+    assert_eq!(code, 1, "but not against the served head: {out}");
+    let (code, out) = replay(&log);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!(
+            "record {seq}: `decision.decision`: recorded \"proceed\", derived \"rollback\""
+        )),
+        "{out}"
+    );
+    assert!(out.contains("1 differences in 1 records"), "{out}");
+}
+
+/// Refused requests are records of the log too: the status, the reason answered, who was
+/// authenticated and who was claimed; never the token.
+#[test]
+fn refused_requests_are_recorded_with_their_reason_and_claimed_identity() {
+    let dir = Scratch::with_policy("refusals");
+    dir.write(
+        "tokens.json",
+        json!([{"token": "flagger-secret", "principal": {"kind": "service_account", "id": "flagger"}}])
+            .to_string(),
+    );
+    let server = Server::start(
+        &dir,
+        &[
+            "--tokens",
+            "tokens.json",
+            "--decision-log",
+            "d.log",
+            "--max-body-bytes",
+            "4096",
+        ],
+    );
+    let ana = json!({"kind": "human", "id": "ana"});
+    let flagger = json!({"kind": "service_account", "id": "flagger"});
+    let (status, _) = server.call(
+        "POST",
+        "/v1/decide",
+        Some("wrong-secret"),
+        &snapshot(0.05, Some(ana.clone())),
+    );
+    assert_eq!(status, 401);
+    let (status, _) = server.call(
+        "POST",
+        "/v1/decide",
+        Some("flagger-secret"),
+        &snapshot(0.05, Some(ana.clone())),
+    );
+    assert_eq!(status, 403);
+    let (status, _) = server.call("POST", "/v1/decide", Some("flagger-secret"), "{not json");
+    assert_eq!(status, 400);
+    let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(5000));
+    let (status, _) = raw(
+        &server.addr(),
+        &post_request(
+            "localhost",
+            "/v1/decide",
+            "Content-Type: application/json\r\nAuthorization: Bearer flagger-secret\r\n",
+            &big,
+        ),
+    );
+    assert_eq!(status, 413);
+    let (status, _) = server.call(
+        "POST",
+        "/v1/decide",
+        Some("flagger-secret"),
+        &snapshot(0.05, None),
+    );
+    assert_eq!(status, 200);
+    let (_, head) = server.call("GET", "/v1/audit/head", Some("flagger-secret"), "");
+    assert_eq!(head["count"], 5);
+
+    let log = dir.join("d.log");
+    let text = fs::read_to_string(&log).expect("log");
+    assert!(!text.contains("secret"), "no token in the log: {text}");
+    let records: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a record"))
+        .collect();
+    let summary: Vec<Value> = records
+        .iter()
+        .map(|r| {
+            json!([
+                r["kind"],
+                r["status"],
+                r["reason"]["path"],
+                r["requester"],
+                r["via"],
+                r["claimed"]
+            ])
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            json!(["refusal", 401, "", null, null, ana]),
+            json!(["refusal", 403, "requester", flagger, "token", ana]),
+            json!(["refusal", 400, "", flagger, "token", null]),
+            json!(["refusal", 413, "", flagger, "token", null]),
+            json!(["decision", null, null, flagger, "token", null]),
+        ]
+    );
+    assert_eq!(records[0]["request"], "POST /v1/decide");
+    assert!(records[0]["reason"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("token")));
+    assert!(records[3]["reason"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("over the limit")));
+    assert!(
+        records[3]["body_digest"].is_null(),
+        "the body was never read"
+    );
+    assert_eq!(
+        records[4]["snapshot"]["requester"], flagger,
+        "the snapshot as evaluated"
+    );
+    let (code, out) = verify(&log, head["last"].as_str());
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = replay(&log);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("5 records: 1 decisions replayed, 4 refusals"),
+        "{out}"
+    );
+}
+
 // ---------------------------------------------------------------- faults
 
 #[test]
@@ -401,10 +675,20 @@ fn a_client_that_disconnects_mid_request_harms_no_one() {
     }
     let (status, d) = server.call("POST", "/v1/decide", None, &snapshot(0.05, None));
     assert_eq!((status, d["decision"].as_str()), (200, Some("rollback")));
-    let (_, head) = server.call("GET", "/v1/audit/head", None, "");
-    assert_eq!(
-        head["count"], 1,
-        "half-sent requests decide nothing and log nothing"
+    // A head cut off never reaches the router; a request whose head is whole is refused (its
+    // `Host`, or its body cut off) and recorded as a refusal, perhaps after the decision above.
+    let text = fs::read_to_string(dir.join("d.log")).expect("log");
+    let records: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a record"))
+        .collect();
+    let decisions = records.iter().filter(|r| r["kind"] == "decision").count();
+    assert_eq!(decisions, 1, "half-sent requests decide nothing: {text}");
+    assert!(
+        records
+            .iter()
+            .all(|r| r["kind"] == "decision" || r["kind"] == "refusal"),
+        "{text}"
     );
 }
 

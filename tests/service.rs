@@ -601,6 +601,7 @@ fn browsers_and_foreign_hosts_cannot_drive_the_loopback_service() {
             403,
         ),
     ];
+    let refusals = refused.len();
     for (request, want) in refused {
         let what = format!("{} {:?}", request.uri(), request.headers());
         let (status, text) = service.send(request);
@@ -628,8 +629,19 @@ fn browsers_and_foreign_hosts_cannot_drive_the_loopback_service() {
     }
     let (_, head) = service.call("GET", "/v1/audit/head", None, "");
     assert_eq!(
-        head["count"], count,
-        "refused requests are neither decided nor logged"
+        head["count"],
+        refusals + count,
+        "refused requests are not decided, but are logged as refusals"
+    );
+    let text = fs::read_to_string(dir.join("d.log")).expect("log");
+    let kinds: Vec<String> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("a record")["kind"].to_string())
+        .collect();
+    assert!(
+        kinds[..refusals].iter().all(|k| k == "\"refusal\"")
+            && kinds[refusals..].iter().all(|k| k == "\"decision\""),
+        "{kinds:?}"
     );
     // The way Flagger calls: JSON with its content type.
     let (status, _) = service.send(post(

@@ -57,7 +57,7 @@ use tower::ServiceExt;
 use tower_http::timeout::TimeoutLayer;
 
 use super::RequestError;
-use crate::audit::{self, DecisionLog, Entry};
+use crate::audit::{self, DecisionLog, Entry, Refusal};
 use crate::identity::{Authenticated, Credentials, Identity, Refused};
 use crate::integrations::{flagger_snapshot, FlaggerHook};
 use crate::trust::Trust;
@@ -78,7 +78,8 @@ pub struct Config {
     /// tokens every endpoint but `/healthz` needs `Authorization: Bearer TOKEN`, and the token's
     /// principal becomes the snapshot's requester; `None` asks for no token.
     pub tokens: Option<HashMap<String, Value>>,
-    /// Where every decision is appended before it is answered; a failed append is a 503.
+    /// Where every decision is appended before it is answered (a failed append is a 503), and
+    /// every refused request before its refusal is answered.
     pub decision_log: Option<DecisionLog>,
     /// Bodies over this get 413 (at once when `Content-Length` says so).
     pub max_body_bytes: usize,
@@ -292,6 +293,29 @@ struct Histogram {
     count: u64,
 }
 
+/// Put on an answer the decision log has dealt with (its decision recorded, or the log could
+/// not be written), so [`guard`] does not record it again as a refusal.
+#[derive(Clone, Copy)]
+struct Logged;
+
+fn logged(mut response: Response) -> Response {
+    response.extensions_mut().insert(Logged);
+    response
+}
+
+/// Who a refused request came from, put on the refusal by the handler that read the request,
+/// for [`guard`] to record.
+#[derive(Clone, Default)]
+struct Caller {
+    /// The authenticated principal, or `null`.
+    requester: Value,
+    /// How it was authenticated (`token`, `jwt ISSUER`, ...), or `null`.
+    via: Value,
+    /// The requester the body claimed, or `null`.
+    claimed: Value,
+    body_digest: Option<String>,
+}
+
 fn refusal(e: RequestError) -> Response {
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
     (status, Json(e.to_json())).into_response()
@@ -373,9 +397,107 @@ impl App {
             .map(Some)
     }
 
+    /// The identity a request came from, for the decision log: the authenticated principal and
+    /// how it was authenticated, and the requester its body claimed (read on a best-effort
+    /// basis: the body may be what was refused). Never the credential itself.
+    fn caller(&self, auth: Option<&Authenticated>, body: &[u8], flagger: bool) -> Caller {
+        let parsed = super::parse_body(body, self.max_depth).ok();
+        let snapshot = match parsed {
+            Some(payload) if flagger => flagger_snapshot(&payload, &now_rfc3339()).ok(),
+            other => other,
+        };
+        Caller {
+            requester: auth.map_or(Value::Null, |a| a.principal.clone()),
+            via: auth.map_or(Value::Null, |a| json!(a.via)),
+            claimed: snapshot
+                .and_then(|s| s.get("requester").filter(|r| r.is_object()).cloned())
+                .unwrap_or(Value::Null),
+            body_digest: Some(audit::digest(body)),
+        }
+    }
+
+    /// The identity of a request whose credentials were not accepted: what the credential
+    /// claimed (a token's issuer and subject, a certificate's SPIFFE ID), else what the body
+    /// claimed.
+    fn refused_caller(&self, refused: &Refused, body: &[u8], flagger: bool) -> Caller {
+        let mut caller = self.caller(None, body, flagger);
+        if let Some(claimed) = &refused.claimed {
+            caller.claimed = claimed.clone();
+        }
+        caller
+    }
+
+    /// Records a refused request, unless the log has dealt with the answer already; the answer
+    /// goes out as it was. A refusal that cannot be recorded is still answered (with its own
+    /// status: the request is refused either way), and the failure goes to stderr.
+    async fn record_refusal(
+        self: &Arc<App>,
+        request: String,
+        headers: &HeaderMap,
+        peer: Option<std::net::IpAddr>,
+        response: Response,
+    ) -> Response {
+        let status = response.status().as_u16();
+        if self.log.is_none() || status < 400 || response.extensions().get::<Logged>().is_some() {
+            return response;
+        }
+        let caller = match response.extensions().get::<Caller>() {
+            Some(c) => c.clone(),
+            // Refused before a handler read it (routing, limits, the checks of `admit`): who
+            // it came from is what its credentials say.
+            None => match self.authenticate(headers, peer, None) {
+                Ok(auth) => Caller {
+                    requester: auth.as_ref().map_or(Value::Null, |a| a.principal.clone()),
+                    via: auth.as_ref().map_or(Value::Null, |a| json!(a.via)),
+                    ..Caller::default()
+                },
+                Err(r) => Caller {
+                    claimed: r.claimed.unwrap_or(Value::Null),
+                    ..Caller::default()
+                },
+            },
+        };
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, 64 * 1024)
+            .await
+            .unwrap_or_default();
+        let error: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        let text = |k: &str| error["error"][k].as_str().unwrap_or_default().to_string();
+        let refused = Refusal {
+            time: now_rfc3339(),
+            request,
+            status,
+            path: text("path"),
+            message: text("message"),
+            via: caller.via,
+            requester: caller.requester,
+            claimed: caller.claimed,
+            body_digest: caller.body_digest,
+        };
+        let app = self.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            app.log
+                .as_ref()
+                .map(|log| log.lock().expect("lock").append_refusal(&refused))
+        })
+        .await;
+        if let Ok(Some(Err(e))) = written {
+            eprintln!("rollguard serve: cannot record a refused request in the decision log: {e}");
+        }
+        Response::from_parts(parts, axum::body::Body::from(bytes))
+    }
+
     /// Evaluates, records and counts one decision.
-    fn decide(&self, engine: &Engine, snapshot: Value, raw: &[u8]) -> Result<Decision, Response> {
+    fn decide(
+        &self,
+        engine: &Engine,
+        snapshot: Value,
+        raw: &[u8],
+        via: Value,
+    ) -> Result<Decision, Response> {
         let requester = snapshot.get("requester").cloned().unwrap_or(Value::Null);
+        // The record holds the snapshot exactly as evaluated, so replay can derive it again.
+        let evaluated = self.log.as_ref().map(|_| snapshot.clone());
         let started = Instant::now();
         let decision = match &self.trust {
             // Approvals are judged at the service's own time, not at the `at` the caller wrote.
@@ -384,21 +506,23 @@ impl App {
         }
         .map_err(refusal)?;
         let elapsed = started.elapsed().as_secs_f64();
-        if let Some(log) = &self.log {
+        if let (Some(log), Some(snapshot)) = (&self.log, evaluated) {
             let entry = Entry {
                 time: now_rfc3339(),
                 requester,
+                via,
                 policy_digest: decision.policy_digest.clone(),
                 snapshot_digest: audit::digest(raw),
+                snapshot,
                 decision: serde_json::to_value(&decision).expect("a decision is plain data"),
             };
             if let Err(e) = log.lock().expect("lock").append(&entry) {
                 eprintln!("rollguard serve: cannot write the decision log: {e}");
-                return Err(error_body(
+                return Err(logged(error_body(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "",
                     &format!("the decision log cannot be written ({e}); no decision is given without a record"),
-                ));
+                )));
             }
         }
         let m = &self.metrics;
@@ -426,30 +550,43 @@ impl App {
 
 type Shared = Arc<App>;
 
+/// Puts on a refusal who the request came from, for [`guard`] to record.
+fn from_caller(mut response: Response, caller: Caller) -> Response {
+    response.extensions_mut().insert(caller);
+    response
+}
+
 async fn decide(
     State(app): State<Shared>,
     PeerAddr(peer): PeerAddr,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let principal = match app.authenticate(&headers, peer, None) {
-        Ok(p) => p.map(|a| a.principal),
-        Err(r) => return unauthorized(r),
+    let auth = match app.authenticate(&headers, peer, None) {
+        Ok(a) => a,
+        Err(r) => {
+            let caller = app.refused_caller(&r, &body, false);
+            return from_caller(unauthorized(r), caller);
+        }
     };
+    let principal = auth.as_ref().map(|a| a.principal.clone());
+    let refused = |r: Response| from_caller(r, app.caller(auth.as_ref(), &body, false));
     let mut snapshot = match super::parse_body(&body, app.max_depth) {
         Ok(v) => v,
-        Err(e) => return refusal(e),
+        Err(e) => return refused(refusal(e)),
     };
     if let Err(e) = super::bind_requester(&mut snapshot, principal.as_ref()) {
-        return refusal(e);
+        return refused(refusal(e));
     }
     let engine = app.engine();
     let app2 = app.clone();
+    let via = auth.as_ref().map_or(Value::Null, |a| json!(a.via));
+    let raw = body.clone();
     // Evaluation is synchronous and fast; keep it off the reactor anyway so a slow disk sync of
     // the decision log never stalls other connections.
-    match tokio::task::spawn_blocking(move || app2.decide(&engine, snapshot, &body)).await {
-        Ok(Ok(d)) => (StatusCode::OK, Json(d)).into_response(),
-        Ok(Err(r)) => r,
+    match tokio::task::spawn_blocking(move || app2.decide(&engine, snapshot, &raw, via)).await {
+        Ok(Ok(d)) => logged((StatusCode::OK, Json(d)).into_response()),
+        Ok(Err(r)) => refused(r),
         Err(_) => error_body(
             StatusCode::INTERNAL_SERVER_ERROR,
             "",
@@ -498,29 +635,36 @@ async fn flagger_hook(
         );
     };
     let capability = secret.as_deref().map(|s| (hook.as_str(), s));
-    let principal = match app.authenticate(&headers, peer, capability) {
-        Ok(p) => p.map(|a| a.principal),
-        Err(r) => return unauthorized(r),
+    let auth = match app.authenticate(&headers, peer, capability) {
+        Ok(a) => a,
+        Err(r) => {
+            let caller = app.refused_caller(&r, &body, true);
+            return from_caller(unauthorized(r), caller);
+        }
     };
+    let principal = auth.as_ref().map(|a| a.principal.clone());
+    let refused = |r: Response| from_caller(r, app.caller(auth.as_ref(), &body, true));
     let payload = match super::parse_body(&body, app.max_depth) {
         Ok(v) => v,
-        Err(e) => return refusal(e),
+        Err(e) => return refused(refusal(e)),
     };
     let mut snapshot = match flagger_snapshot(&payload, &now_rfc3339()) {
         Ok(s) => s,
-        Err(e) => return error_body(StatusCode::BAD_REQUEST, &e.path, &e.to_string()),
+        Err(e) => return refused(error_body(StatusCode::BAD_REQUEST, &e.path, &e.to_string())),
     };
     if let Err(e) = super::bind_requester(&mut snapshot, principal.as_ref()) {
-        return refusal(e);
+        return refused(refusal(e));
     }
     let engine = app.engine();
     let app2 = app.clone();
-    match tokio::task::spawn_blocking(move || app2.decide(&engine, snapshot, &body)).await {
+    let via = auth.as_ref().map_or(Value::Null, |a| json!(a.via));
+    let raw = body.clone();
+    match tokio::task::spawn_blocking(move || app2.decide(&engine, snapshot, &raw, via)).await {
         Ok(Ok(d)) => {
             let status = StatusCode::from_u16(kind.status(&d)).unwrap_or(StatusCode::CONFLICT);
-            (status, Json(d)).into_response()
+            logged((status, Json(d)).into_response())
         }
-        Ok(Err(r)) => r,
+        Ok(Err(r)) => refused(r),
         Err(_) => error_body(
             StatusCode::INTERNAL_SERVER_ERROR,
             "",
@@ -732,19 +876,28 @@ fn admit(app: &App, request: &axum::extract::Request) -> Result<(), Response> {
     Ok(())
 }
 
-/// Refuses what must not reach a handler, and gives every error answer the
-/// `{"error": {"path", "message"}}` shape, whatever produced it (routing, limits, timeouts).
+/// Refuses what must not reach a handler, gives every error answer the
+/// `{"error": {"path", "message"}}` shape, whatever produced it (routing, limits, timeouts),
+/// and records every refusal in the decision log.
 async fn guard(
     State(app): State<Shared>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    if let Err(refused) = admit(&app, &request) {
-        return refused;
-    }
     let method = request.method().clone();
     let path = redacted(request.uri().path());
-    let response = next.run(request).await;
+    let headers = request.headers().clone();
+    let peer = request.extensions().get::<Peer>().map(|p| p.0.ip());
+    let response = match admit(&app, &request) {
+        Err(refused) => refused,
+        Ok(()) => shape(&app, &method, &path, next.run(request).await).await,
+    };
+    app.record_refusal(format!("{method} {path}"), &headers, peer, response)
+        .await
+}
+
+/// Gives an error answer the `{"error": {"path", "message"}}` shape.
+async fn shape(app: &App, method: &axum::http::Method, path: &str, response: Response) -> Response {
     let status = response.status();
     let json = response
         .headers()
@@ -769,7 +922,7 @@ async fn guard(
                 .and_then(|v| v.to_str().ok())
                 .filter(|v| !v.trim().is_empty())
                 .map(str::to_string)
-                .unwrap_or_else(|| allowed_methods(&path).to_string());
+                .unwrap_or_else(|| allowed_methods(path).to_string());
             if !allow.is_empty() {
                 if let Ok(value) = axum::http::HeaderValue::from_str(&allow) {
                     parts.headers.insert(axum::http::header::ALLOW, value);

@@ -104,6 +104,14 @@ enum AuditCommand {
         #[arg(long)]
         head: Option<String>,
     },
+    /// Derive every recorded decision again from its snapshot and its archived policy set;
+    /// exit 1 naming each record that differs
+    Replay {
+        file: PathBuf,
+        /// The policy set archive (default: FILE.sets, where the service writes it)
+        #[arg(long)]
+        sets: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -241,7 +249,8 @@ enum Command {
         #[arg(long, default_value_t = 1024, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
         max_connections: usize,
     },
-    /// The decision log: `rollguard audit verify FILE [--head HASH]`
+    /// The decision log: `rollguard audit verify FILE [--head HASH]`, `rollguard audit replay
+    /// FILE [--sets DIR]`
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
@@ -334,6 +343,9 @@ fn main() -> ExitCode {
         Command::Audit {
             command: AuditCommand::Verify { file, head },
         } => audit_verify(&file, head.as_deref()),
+        Command::Audit {
+            command: AuditCommand::Replay { file, sets },
+        } => audit_replay(&file, sets.as_deref()),
     };
     ExitCode::from(code)
 }
@@ -721,6 +733,40 @@ fn audit_verify(file: &std::path::Path, head: Option<&str>) -> u8 {
             1
         }
     }
+}
+
+fn audit_replay(file: &std::path::Path, sets: Option<&std::path::Path>) -> u8 {
+    use rollguard::replay;
+    let sets = sets.map_or_else(|| replay::sets_dir(file), std::path::Path::to_path_buf);
+    let r = match replay::replay(file, &sets) {
+        Ok(r) => r,
+        Err(e) => {
+            warn!("{}: {e}", file.display());
+            return 1;
+        }
+    };
+    for d in &r.differences {
+        warn!("{}: {d}", file.display());
+    }
+    if let Some(t) = &r.torn {
+        warn!(
+            "{}: {t}; the records before it were replayed",
+            file.display()
+        );
+    }
+    let records: std::collections::BTreeSet<u64> = r.differences.iter().map(|d| d.seq).collect();
+    say!(
+        "{}: {} records: {} decisions replayed, {} refusals, {} of format 1 not replayable; {} policy sets; {} differences in {} records",
+        if r.differences.is_empty() { "ok" } else { "DIFFERENT" },
+        r.records,
+        r.decisions,
+        r.refusals,
+        r.unreplayable,
+        r.sets,
+        r.differences.len(),
+        records.len()
+    );
+    u8::from(!r.differences.is_empty())
 }
 
 fn explain(code: &str) -> u8 {

@@ -3,7 +3,8 @@
 //!
 //! Here: the arguments turned into the router's configuration (the tokens file, the decision
 //! log), the accept loop (`listen.rs`), signals, and watching the policy directory: one set,
-//! compiled off to the side and handed to the router when its files change.
+//! compiled off to the side and handed to the router when its files change. With a decision
+//! log, each set is archived beside it (`LOG.sets/`) before it serves.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -157,10 +158,35 @@ fn has_policies(engine: Engine) -> Result<Engine, rollguard::LoadError> {
     Ok(engine)
 }
 
+/// Compiles a set read from the policy directory. With a decision log, the set is first
+/// written to the archive beside it (`sets`), so every decision the log records can be derived
+/// again from the exact files that decided it; a set that cannot be archived does not serve.
+fn load(
+    files: &[rollguard::SetFile],
+    sets: Option<&std::path::Path>,
+) -> Result<Engine, rollguard::LoadError> {
+    let Some(sets) = sets else {
+        return Engine::from_set(files).and_then(has_policies);
+    };
+    let recorded = rollguard::replay::compile_recording(files)?;
+    let engine = has_policies(recorded.engine.clone())?;
+    if let Err(e) = rollguard::replay::archive(sets, &recorded) {
+        let problem = format!(
+            "cannot archive the policy set in `{}`: {e}; it does not serve without a copy",
+            sets.display()
+        );
+        let rendered = format!("error: {problem}\n");
+        return Err(rollguard::LoadError::new(vec![problem], rendered));
+    }
+    Ok(engine)
+}
+
 /// Watches the policy directory and hands the router each set that changed, once it has
 /// settled and loads.
 struct Watcher {
     policies: PathBuf,
+    /// The policy set archive, with a decision log.
+    sets: Option<PathBuf>,
     router: Router,
     state: Mutex<WatchState>,
 }
@@ -222,7 +248,7 @@ impl Watcher {
                 return;
             }
         };
-        match Engine::from_set(&files).and_then(has_policies) {
+        match load(&files, self.sets.as_deref()) {
             Ok(engine) => {
                 eprintln!(
                     "rollguard serve: reloaded {} ({})",
@@ -342,7 +368,20 @@ pub fn run(o: Options) -> u8 {
             }
         }
     };
-    let engine = match Engine::from_dir(&o.policies).and_then(has_policies) {
+    let sets = o.decision_log.as_deref().map(rollguard::replay::sets_dir);
+    let loaded = match &sets {
+        None => Engine::from_dir(&o.policies).and_then(has_policies),
+        // Archived from the bytes it is compiled from, as a reload is.
+        Some(sets) => match read_set(&o.policies) {
+            Ok((_, files)) => load(&files, Some(sets)),
+            Err(f) => {
+                let problem = format!("{}: {}", f.file, f.reason);
+                let rendered = format!("error: {problem}\n");
+                Err(rollguard::LoadError::new(vec![problem], rendered))
+            }
+        },
+    };
+    let engine = match loaded {
         Ok(e) => e,
         Err(e) => {
             eprint!("{}", e.rendered);
@@ -389,6 +428,7 @@ pub fn run(o: Options) -> u8 {
     );
     let watcher = Arc::new(Watcher {
         policies: o.policies.clone(),
+        sets,
         router: router.clone(),
         state: Mutex::new(WatchState {
             served: read_set(&o.policies).map(|(fp, _)| fp).unwrap_or_default(),
