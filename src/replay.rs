@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::audit::{self, TornTail, VerifyError};
+use crate::trust::Trust;
 use crate::{Engine, FsLoader, LoadError, Loader, SetFile};
 
 /// The manifest of an archived set, `set.json`.
@@ -293,7 +294,11 @@ pub struct Replay {
 
 /// Replays the log at `log` against the archive `sets`. `Err` is a log that does not verify
 /// (replay stops at its first bad record and says nothing about the records before).
-pub fn replay(log: &Path, sets: &Path) -> Result<Replay, VerifyError> {
+///
+/// Decisions whose approvals the service verified (`approvals.verified`) are derived again
+/// with `trust`, the same trust configuration, judged at the record's `time` as the service
+/// judged them; without it such a record is reported as a difference that names the remedy.
+pub fn replay(log: &Path, sets: &Path, trust: Option<&Trust>) -> Result<Replay, VerifyError> {
     let file = File::open(log).map_err(VerifyError::Io)?;
     let mut out = Replay::default();
     let mut engines: HashMap<String, Result<Engine, String>> = HashMap::new();
@@ -310,7 +315,8 @@ pub fn replay(log: &Path, sets: &Path) -> Result<Replay, VerifyError> {
                     }
                     loaded
                 });
-                out.differences.extend(derive_again(seq, &record, engine));
+                out.differences
+                    .extend(derive_again(seq, &record, engine, trust));
             }
             None => out.unreplayable += 1,
         }
@@ -327,7 +333,12 @@ fn digest_of(record: &Value) -> String {
 }
 
 /// The differences between a decision record and its decision derived again.
-fn derive_again(seq: u64, record: &Value, engine: &Result<Engine, String>) -> Vec<Difference> {
+fn derive_again(
+    seq: u64,
+    record: &Value,
+    engine: &Result<Engine, String>,
+    trust: Option<&Trust>,
+) -> Vec<Difference> {
     let differ = |field: &str, detail: String| Difference {
         seq,
         field: field.to_string(),
@@ -364,7 +375,25 @@ fn derive_again(seq: u64, record: &Value, engine: &Result<Engine, String>) -> Ve
             return found;
         }
     };
-    let derived = match engine.decide_value(snapshot.clone()) {
+    let verified = recorded["approvals"]["verified"] == Value::Bool(true);
+    let decided = match trust {
+        Some(trust) => {
+            let time = record["time"].as_str().unwrap_or_default();
+            let now = chrono::DateTime::parse_from_rfc3339(time).map_or(0, |t| t.timestamp());
+            engine.decide_value_trusted(snapshot.clone(), trust, Some(now))
+        }
+        None if verified => {
+            found.push(differ(
+                "approvals.verified",
+                "the service verified this decision's approvals against its trust configuration; \
+                 replay it with `--trust FILE`, the file the service was given"
+                    .into(),
+            ));
+            return found;
+        }
+        None => engine.decide_value(snapshot.clone()),
+    };
+    let derived = match decided {
         Ok(d) => d,
         Err(e) => {
             found.push(differ(
@@ -505,7 +534,7 @@ policy checkout {
         .unwrap();
         decide(&mut log, &b.engine, 0.03);
         drop(log);
-        let r = replay(&log_path, &sets).unwrap();
+        let r = replay(&log_path, &sets, None).unwrap();
         assert_eq!(
             (r.records, r.decisions, r.refusals, r.sets),
             (3, 2, 1, 2),
@@ -531,7 +560,7 @@ policy checkout {
         }
         fs::write(&log_path, forged).unwrap();
         audit::verify(&log_path, None).expect("a re-chained log verifies on its own");
-        let r = replay(&log_path, &sets).unwrap();
+        let r = replay(&log_path, &sets, None).unwrap();
         assert_eq!(r.differences.len(), 1, "{:?}", r.differences);
         assert_eq!(r.differences[0].seq, 1);
         assert_eq!(r.differences[0].field, "decision.decision");

@@ -787,3 +787,67 @@ fn keygen_approve_and_eval_with_trust() {
     assert_eq!(code, 2);
     assert!(err.contains("public_key"), "{err}");
 }
+
+/// A decision the service made with verified approvals is derived again by `audit replay` given
+/// the same trust file, at the record's own time; without it, replay says what it needs.
+#[test]
+fn replay_derives_verified_approvals_again_with_the_trust_file() {
+    use rollguard::audit::DecisionLog;
+    use rollguard::replay;
+    let dir = scratch("replay-trust");
+    let a = approvers();
+    let log = dir.join("decisions.jsonl");
+    let recorded = replay::compile_recording(&[rollguard::SetFile {
+        name: "p.rollguard".into(),
+        path: dir.join("p.rollguard"),
+        text: APPROVAL_POLICY.into(),
+    }])
+    .expect("compiles");
+    replay::archive(&replay::sets_dir(&log), &recorded).expect("archived");
+    let trust = Arc::new(a.trust);
+    let service = Service {
+        router: Router::secured(
+            recorded.engine.clone(),
+            Config {
+                decision_log: Some(DecisionLog::open(&log).expect("a log")),
+                ..config()
+            },
+            Security::new(None, Some(trust.clone())),
+        ),
+    };
+    let statement = trust::sign(
+        &a.ana,
+        &Statement::new(
+            "orders",
+            "production",
+            "r2",
+            false,
+            now() - 60,
+            now() + 3600,
+        ),
+    )
+    .expect("signed");
+    let at = chrono::DateTime::from_timestamp(now(), 0)
+        .expect("now")
+        .to_rfc3339();
+    let body = approval_snapshot(
+        &at,
+        json!([{"principal": {"kind": "human", "id": "ana"}, "statement": statement},
+               {"principal": {"kind": "human", "id": "bo", "groups": ["dba"]}, "revision": "r2"}]),
+    );
+    let (status, d) = service.post("/v1/decide", &[], None, &body.to_string());
+    assert_eq!(
+        (status, d["approvals"]["verified"].clone()),
+        (200, json!(true)),
+        "{d}"
+    );
+    drop(service);
+
+    let r = replay::replay(&log, &replay::sets_dir(&log), Some(&trust)).expect("verifies");
+    assert_eq!(r.decisions, 1, "{r:?}");
+    assert!(r.differences.is_empty(), "{:?}", r.differences);
+    let r = replay::replay(&log, &replay::sets_dir(&log), None).expect("verifies");
+    assert_eq!(r.differences.len(), 1, "{:?}", r.differences);
+    assert_eq!(r.differences[0].field, "approvals.verified");
+    assert!(r.differences[0].detail.contains("--trust"));
+}

@@ -329,11 +329,9 @@ fn error_body(status: StatusCode, path: &str, message: &str) -> Response {
         .into_response()
 }
 
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
+/// The whole seconds of a time `now_rfc3339` wrote.
+fn seconds_of(time: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(time).map_or(0, |t| t.timestamp())
 }
 
 /// The answer to a request whose credentials did not pass: 401 with the reason, never the
@@ -498,17 +496,20 @@ impl App {
         let requester = snapshot.get("requester").cloned().unwrap_or(Value::Null);
         // The record holds the snapshot exactly as evaluated, so replay can derive it again.
         let evaluated = self.log.as_ref().map(|_| snapshot.clone());
+        // One reading of the clock for the record's `time` and for judging approvals, so
+        // `audit replay --trust` judges them at the very second the service did.
+        let time = now_rfc3339();
         let started = Instant::now();
         let decision = match &self.trust {
             // Approvals are judged at the service's own time, not at the `at` the caller wrote.
-            Some(trust) => super::decide_trusted(engine, snapshot, trust, Some(now_secs())),
+            Some(trust) => super::decide_trusted(engine, snapshot, trust, Some(seconds_of(&time))),
             None => super::decide(engine, snapshot),
         }
         .map_err(refusal)?;
         let elapsed = started.elapsed().as_secs_f64();
         if let (Some(log), Some(snapshot)) = (&self.log, evaluated) {
             let entry = Entry {
-                time: now_rfc3339(),
+                time,
                 requester,
                 via,
                 policy_digest: decision.policy_digest.clone(),

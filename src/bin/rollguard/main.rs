@@ -111,6 +111,10 @@ enum AuditCommand {
         /// The policy set archive (default: FILE.sets, where the service writes it)
         #[arg(long)]
         sets: Option<PathBuf>,
+        /// The trust file the service was given (`serve --trust`): decisions whose approvals
+        /// it verified are derived again with it
+        #[arg(long)]
+        trust: Option<PathBuf>,
     },
 }
 
@@ -344,8 +348,8 @@ fn main() -> ExitCode {
             command: AuditCommand::Verify { file, head },
         } => audit_verify(&file, head.as_deref()),
         Command::Audit {
-            command: AuditCommand::Replay { file, sets },
-        } => audit_replay(&file, sets.as_deref()),
+            command: AuditCommand::Replay { file, sets, trust },
+        } => audit_replay(&file, sets.as_deref(), trust.as_deref()),
     };
     ExitCode::from(code)
 }
@@ -735,10 +739,18 @@ fn audit_verify(file: &std::path::Path, head: Option<&str>) -> u8 {
     }
 }
 
-fn audit_replay(file: &std::path::Path, sets: Option<&std::path::Path>) -> u8 {
+fn audit_replay(
+    file: &std::path::Path,
+    sets: Option<&std::path::Path>,
+    trust: Option<&std::path::Path>,
+) -> u8 {
     use rollguard::replay;
+    let trust = match trust.map(rollguard::trust::Trust::load).transpose() {
+        Ok(t) => t,
+        Err(e) => return usage_error(&format!("the trust file {e}")),
+    };
     let sets = sets.map_or_else(|| replay::sets_dir(file), std::path::Path::to_path_buf);
-    let r = match replay::replay(file, &sets) {
+    let r = match replay::replay(file, &sets, trust.as_ref()) {
         Ok(r) => r,
         Err(e) => {
             warn!("{}: {e}", file.display());
