@@ -1,7 +1,7 @@
 //! Stable diagnostic codes and their long explanations (`rollguard explain CODE`).
 //!
 //! A code, once published, keeps its meaning. The `codes!` table below lists each code once;
-//! the explanations of the lints (W0002–W0012) live beside their code, as `EXPLANATION` in
+//! the explanations of the lints (W0002–W0013) live beside their code, as `EXPLANATION` in
 //! their module under `src/lint/`. `tests/data.rs` checks that every code has one and that every code the compiler emits is here.
 
 use crate::diagnostic::Severity;
@@ -80,6 +80,7 @@ codes! {
     UnknownType = "E0025", "unknown type", E0025;
     WindowNotConstant = "E0026", "window length is not a constant duration", E0026;
     RepeatedStatement = "E0027", "statement given twice", E0027;
+    TestAuthorityWithoutRequester = "E0028", "test expects authority of a snapshot without a requester", E0028;
     UseOfSetFile = "W0001", "`use` of a file already in the set", W0001;
     LintUngatedEvidence = "W0002", "acting on evidence no gate covers", crate::lint::ungated_evidence::EXPLANATION;
     LintAbsoluteThreshold = "W0003", "absolute threshold without the baseline in production", crate::lint::absolute_threshold::EXPLANATION;
@@ -92,6 +93,7 @@ codes! {
     LintUnused = "W0010", "unused declaration", crate::lint::unused::EXPLANATION;
     LintExpiredDryRun = "W0011", "dry-run past its `@until` date", crate::lint::expired_dry_run::EXPLANATION;
     LintAbsenceDecides = "W0012", "missing evidence takes a policy out or fires a rule", crate::lint::absence::EXPLANATION;
+    LintForbidNeverHolds = "W0013", "`forbid` that can never change a decision", crate::lint::never_vetoes::EXPLANATION;
 }
 
 impl Code {
@@ -450,6 +452,23 @@ Example:
     applies when deployment.service == "payments-api"
 
 Fix: `applies when deployment.environment == "production" and deployment.service == "payments-api"`.
+"#;
+
+const E0028: &str = r#"A test expects `authorized`, `not authorized` or `requester_may`, and its snapshot names no `requester`.
+
+Authority is answered for the principal who asks; without a `requester` the decision's
+`authorized` and `requester_may` are null, so the test could never pass.
+
+Example:
+
+    test "the bot may roll back in staging" {
+      snapshot "fixtures/staging.json"     // no "requester" in it
+      expect rollback
+      expect authorized
+    }
+
+Fix: add the requester to the snapshot, e.g.
+`"requester": {"kind": "service_account", "id": "deploy-bot"}`.
 "#;
 
 const W0001: &str = r#"A `use` names a file that is already part of the policy set.

@@ -235,6 +235,23 @@ impl Index {
                     format!("require {} else {}", print::expr(cond), action.name),
                     s.span,
                 ),
+                StatementKind::Forbid {
+                    action,
+                    name: veto,
+                    when,
+                    unless,
+                } => {
+                    let mut text = format!(
+                        "forbid {} {} when {}",
+                        action.name,
+                        veto.name,
+                        print::expr(when)
+                    );
+                    if let Some(u) = unless {
+                        text.push_str(&format!(" unless {}", print::expr(u)));
+                    }
+                    put(format!("forbid {}", veto.name), text, s.span);
+                }
                 StatementKind::Let(_) => {}
             }
         }
