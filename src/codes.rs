@@ -144,8 +144,8 @@ Fix: correct the spelling (`error_rate`), or declare or import the name.
 const E0003: &str = r#"Two declarations share one name in the same namespace.
 
 Signals, lets and fns share one namespace per policy set (all files of a directory, plus what
-they import); classes, scopes and policies each have their own; rule and approval names share
-one namespace within their policy. Both places are named.
+they import); classes, scopes and policies each have their own; rule, approval and `forbid`
+names share one namespace within their policy. Both places are named.
 
 Example (two files of one set):
 
@@ -257,7 +257,8 @@ const E0011: &str = r#"A principal is of a kind rollguard does not know.
 
 Principals are `human`, `agent`, `service_account` (any of that kind), the same followed by an
 id (`agent "release-bot"`: one identity), or `group "name"` (any principal whose groups include
-the name). `group` needs a name.
+the name). `group` needs a name. In scopes and approvals a pattern may add `in group "name"`
+(`human in group "sre"`: a human in that group); only a group may follow `in`.
 
 Example:
 
@@ -305,7 +306,8 @@ const E0015: &str = r#"An action is not allowed in this place.
 A `require ... else ACTION` gate takes `inconclusive`, `hold` or `halt`: missing evidence alone
 must never roll a deployment back. A rule's action is `rollback`, `halt`, `hold` or
 `inconclusive`. A test expects a decision: `proceed`, `inconclusive`, `hold`, `halt` or
-`rollback`.
+`rollback`. A `forbid` vetoes `rollback` (which becomes `halt`) or `proceed` (which becomes
+`hold`); the other decisions already leave the deployment where it is.
 
 Example:
 
@@ -317,7 +319,8 @@ Fix: `require samples(error_rate) >= 500 else hold`, and a rule that rolls back 
 const E0016: &str = r#"A scope grants an action that does not exist for scopes.
 
 Scopes grant `halt`, `rollback`, `promote` and `override`. `hold` and `inconclusive` pause a
-rollout, so they need `halt`; `proceed` lets it go on, so it needs `promote`.
+rollout, so they need `halt`; `proceed` lets it go on, so it needs `promote`. A test's
+`expect requester_may [...]` lists the same grants.
 
 Example:
 
@@ -444,7 +447,8 @@ Fix: `for 5m`.
 
 const E0027: &str = r#"A statement that a policy may have once is given twice.
 
-A policy has at most one `applies when`; join the conditions with `and`.
+A policy has at most one `applies when`; join the conditions with `and`. A test states
+`expect authorized` (or `not authorized`) and `expect requester_may [...]` at most once each.
 
 Example:
 
