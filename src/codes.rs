@@ -1,7 +1,7 @@
 //! Stable diagnostic codes and their long explanations (`rollguard explain CODE`).
 //!
 //! A code, once published, keeps its meaning. The `codes!` table below lists each code once;
-//! the explanations of the lints (W0002–W0012) live beside their code, as `EXPLANATION` in
+//! the explanations of the lints (W0002–W0013) live beside their code, as `EXPLANATION` in
 //! their module under `src/lint/`. `tests/data.rs` checks that every code has one and that every code the compiler emits is here.
 
 use crate::diagnostic::Severity;
@@ -81,6 +81,7 @@ codes! {
     WindowNotConstant = "E0026", "window length is not a constant duration", E0026;
     RepeatedStatement = "E0027", "statement given twice", E0027;
     UnknownControl = "E0028", "`@maps` names an unknown control", E0028;
+    TestAuthorityWithoutRequester = "E0029", "test expects authority of a snapshot without a requester", E0029;
     UseOfSetFile = "W0001", "`use` of a file already in the set", W0001;
     LintUngatedEvidence = "W0002", "acting on evidence no gate covers", crate::lint::ungated_evidence::EXPLANATION;
     LintAbsoluteThreshold = "W0003", "absolute threshold without the baseline in production", crate::lint::absolute_threshold::EXPLANATION;
@@ -93,6 +94,7 @@ codes! {
     LintUnused = "W0010", "unused declaration", crate::lint::unused::EXPLANATION;
     LintExpiredDryRun = "W0011", "dry-run past its `@until` date", crate::lint::expired_dry_run::EXPLANATION;
     LintAbsenceDecides = "W0012", "missing evidence takes a policy out or fires a rule", crate::lint::absence::EXPLANATION;
+    LintForbidNeverHolds = "W0013", "`forbid` that can never change a decision", crate::lint::never_vetoes::EXPLANATION;
 }
 
 impl Code {
@@ -143,8 +145,8 @@ Fix: correct the spelling (`error_rate`), or declare or import the name.
 const E0003: &str = r#"Two declarations share one name in the same namespace.
 
 Signals, lets and fns share one namespace per policy set (all files of a directory, plus what
-they import); classes, scopes and policies each have their own; rule and approval names share
-one namespace within their policy. Both places are named.
+they import); classes, scopes and policies each have their own; rule, approval and `forbid`
+names share one namespace within their policy. Both places are named.
 
 Example (two files of one set):
 
@@ -256,7 +258,8 @@ const E0011: &str = r#"A principal is of a kind rollguard does not know.
 
 Principals are `human`, `agent`, `service_account` (any of that kind), the same followed by an
 id (`agent "release-bot"`: one identity), or `group "name"` (any principal whose groups include
-the name). `group` needs a name.
+the name). `group` needs a name. In scopes and approvals a pattern may add `in group "name"`
+(`human in group "sre"`: a human in that group); only a group may follow `in`.
 
 Example:
 
@@ -304,7 +307,8 @@ const E0015: &str = r#"An action is not allowed in this place.
 A `require ... else ACTION` gate takes `inconclusive`, `hold` or `halt`: missing evidence alone
 must never roll a deployment back. A rule's action is `rollback`, `halt`, `hold` or
 `inconclusive`. A test expects a decision: `proceed`, `inconclusive`, `hold`, `halt` or
-`rollback`.
+`rollback`. A `forbid` vetoes `rollback` (which becomes `halt`) or `proceed` (which becomes
+`hold`); the other decisions already leave the deployment where it is.
 
 Example:
 
@@ -316,7 +320,8 @@ Fix: `require samples(error_rate) >= 500 else hold`, and a rule that rolls back 
 const E0016: &str = r#"A scope grants an action that does not exist for scopes.
 
 Scopes grant `halt`, `rollback`, `promote` and `override`. `hold` and `inconclusive` pause a
-rollout, so they need `halt`; `proceed` lets it go on, so it needs `promote`.
+rollout, so they need `halt`; `proceed` lets it go on, so it needs `promote`. A test's
+`expect requester_may [...]` lists the same grants.
 
 Example:
 
@@ -443,7 +448,8 @@ Fix: `for 5m`.
 
 const E0027: &str = r#"A statement that a policy may have once is given twice.
 
-A policy has at most one `applies when`; join the conditions with `and`.
+A policy has at most one `applies when`; join the conditions with `and`. A test states
+`expect authorized` (or `not authorized`) and `expect requester_may [...]` at most once each.
 
 Example:
 
@@ -473,6 +479,23 @@ Example:
 
 Fix: name a control the catalog has, e.g. `@maps("NIST-CSF-2.0 RC.RP-01")`; docs/compliance.md
 lists where each catalog comes from.
+"#;
+
+const E0029: &str = r#"A test expects `authorized`, `not authorized` or `requester_may`, and its snapshot names no `requester`.
+
+Authority is answered for the principal who asks; without a `requester` the decision's
+`authorized` and `requester_may` are null, so the test could never pass.
+
+Example:
+
+    test "the bot may roll back in staging" {
+      snapshot "fixtures/staging.json"     // no "requester" in it
+      expect rollback
+      expect authorized
+    }
+
+Fix: add the requester to the snapshot, e.g.
+`"requester": {"kind": "service_account", "id": "deploy-bot"}`.
 "#;
 
 const W0001: &str = r#"A `use` names a file that is already part of the policy set.

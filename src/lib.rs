@@ -219,13 +219,34 @@ impl Compilation {
                     continue;
                 }
             };
-            if let Err(e) = c.parse_snapshot(bytes.as_bytes()) {
-                let code = if e.path == "deployment.class" {
-                    Code::TestUndeclaredClass
-                } else {
-                    Code::TestSnapshot
-                };
-                diagnostics.push(
+            match c.parse_snapshot(bytes.as_bytes()) {
+                // Authority is answered for the snapshot's requester: without one there is
+                // nothing to assert, and the test could never pass.
+                Ok(snap) if snap.requester.is_none() => {
+                    if let Some(span) = t.authority_span {
+                        diagnostics.push(
+                            Diagnostic::error(
+                                Code::TestAuthorityWithoutRequester,
+                                span,
+                                format!(
+                                    "test \"{}\" expects an answer about the requester, and its snapshot `{}` names none",
+                                    t.title, t.snapshot_written
+                                ),
+                            )
+                            .label("needs a requester")
+                            .with_label(t.snapshot_span, "this snapshot has no `requester`")
+                            .help("add the principal who asks to the snapshot, e.g. `\"requester\": {\"kind\": \"service_account\", \"id\": \"deploy-bot\"}`"),
+                        );
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let code = if e.path == "deployment.class" {
+                        Code::TestUndeclaredClass
+                    } else {
+                        Code::TestSnapshot
+                    };
+                    diagnostics.push(
                     Diagnostic::error(code, t.snapshot_span, format!("test \"{}\": {e}", t.title))
                         .label("in this snapshot")
                         .help(if code == Code::TestUndeclaredClass {
@@ -234,6 +255,7 @@ impl Compilation {
                             "fix the snapshot at the path named"
                         }),
                 );
+                }
             }
         }
         if diagnostics.iter().any(Diagnostic::is_error) {

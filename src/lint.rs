@@ -17,6 +17,7 @@ pub(crate) mod absence;
 pub(crate) mod absolute_threshold;
 pub(crate) mod expired_dry_run;
 pub(crate) mod never_fires;
+pub(crate) mod never_vetoes;
 pub(crate) mod no_applies;
 pub(crate) mod privileged_automation;
 pub(crate) mod rollback_irreversible;
@@ -121,6 +122,12 @@ pub fn lint(c: &Compiled, today: Option<chrono::NaiveDate>) -> Findings {
                 continue;
             }
             unsatisfiable_approval::approval(&cx, a, mark, &mut f);
+        }
+        for (fi, v) in policy.forbids.iter().enumerate() {
+            let mark = &origin.forbid_marks[fi];
+            let dry_run = v.dry_run || policy.dry_run;
+            expired_dry_run::check(&mut f, today, dry_run, mark, "forbid", &v.name);
+            never_vetoes::forbid(&cx, v, mark, &mut f);
         }
         let mark = &origin.mark;
         expired_dry_run::check(&mut f, today, policy.dry_run, mark, "policy", &policy.name);

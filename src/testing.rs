@@ -24,10 +24,37 @@ pub struct TestResult {
     pub actual_fired: Vec<String>,
     /// Why the snapshot could not be evaluated.
     pub error: Option<String>,
+    /// `expect authorized` / `expect not authorized`, when the test says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_authorized: Option<bool>,
+    /// `expect requester_may [...]`, when the test says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_requester_may: Option<Vec<String>>,
+    /// The decision's `authorized`, when the test expects authority.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actual_authorized: Option<bool>,
+    /// The decision's `requester_may`, when the test expects authority.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actual_requester_may: Option<Vec<String>>,
 }
 
-/// Whether a test passes with this decision: the decision it expects and, when it names rules
-/// (`by`), exactly those fired.
+/// `, authorized, requester_may [halt, rollback]`: the authority part of an expectation or an
+/// outcome, empty when there is none.
+fn authority_text(authorized: Option<bool>, may: Option<&[String]>) -> String {
+    let mut out = String::new();
+    match authorized {
+        Some(true) => out.push_str(", authorized"),
+        Some(false) => out.push_str(", not authorized"),
+        None => {}
+    }
+    if let Some(m) = may {
+        out.push_str(&format!(", requester_may [{}]", m.join(", ")));
+    }
+    out
+}
+
+/// Whether a test passes with this decision: the decision it expects, when it names rules
+/// (`by`) exactly those fired, and the authority it states (compared only where stated).
 pub fn passes(t: &crate::TestCase, d: &Decision) -> bool {
     let mut want = t.by.clone();
     want.sort();
@@ -35,7 +62,13 @@ pub fn passes(t: &crate::TestCase, d: &Decision) -> bool {
     let mut got: Vec<&String> = d.fired.iter().map(|f| &f.rule).collect();
     got.sort();
     got.dedup();
-    d.decision == t.expect && (t.by.is_empty() || want.iter().eq(got))
+    let authority = t.authorized.is_none_or(|a| d.authorized == Some(a))
+        && t.requester_may.as_ref().is_none_or(|may| {
+            d.requester_may.as_ref().is_some_and(|got| {
+                got.len() == may.len() && may.iter().zip(got).all(|(m, g)| m.as_str() == g)
+            })
+        });
+    d.decision == t.expect && (t.by.is_empty() || want.iter().eq(got)) && authority
 }
 
 impl TestResult {
@@ -55,7 +88,12 @@ impl TestResult {
                 format!(" by {}", rules.join(", "))
             }
         };
-        let expected = format!("{}{}", self.expected.as_str(), by(&self.expected_by));
+        let expected = format!(
+            "{}{}{}",
+            self.expected.as_str(),
+            by(&self.expected_by),
+            self.expected_authority()
+        );
         match (&self.error, self.actual) {
             (Some(e), _) => {
                 format!("expected {expected}, but the snapshot could not be evaluated: {e}")
@@ -66,10 +104,25 @@ impl TestResult {
                 } else {
                     by(&self.actual_fired)
                 };
-                format!("expected {expected}, got {}{fired}", a.as_str())
+                format!(
+                    "expected {expected}, got {}{fired}{}",
+                    a.as_str(),
+                    self.actual_authority()
+                )
             }
             _ => format!("expected {expected}"),
         }
+    }
+
+    fn expected_authority(&self) -> String {
+        authority_text(
+            self.expected_authorized,
+            self.expected_requester_may.as_deref(),
+        )
+    }
+
+    fn actual_authority(&self) -> String {
+        authority_text(self.actual_authorized, self.actual_requester_may.as_deref())
     }
 }
 
@@ -141,6 +194,13 @@ impl Report {
                 actual: None,
                 actual_fired: Vec::new(),
                 error: None,
+                expected_authorized: t.authorized,
+                expected_requester_may: t
+                    .requester_may
+                    .as_ref()
+                    .map(|g| g.iter().map(|g| g.as_str().to_string()).collect()),
+                actual_authorized: None,
+                actual_requester_may: None,
             };
             let decision = loader
                 .read(&t.snapshot)
@@ -151,6 +211,13 @@ impl Report {
                 Ok(d) => {
                     let mut fired: Vec<String> = d.fired.iter().map(|f| f.rule.clone()).collect();
                     fired.dedup();
+                    // Authority is shown only where the test states it.
+                    if r.expected_authorized.is_some() {
+                        r.actual_authorized = d.authorized;
+                    }
+                    if r.expected_requester_may.is_some() {
+                        r.actual_requester_may = d.requester_may.clone();
+                    }
                     r.passed = passes(t, &d);
                     r.actual = Some(d.decision);
                     r.actual_fired = fired;
@@ -182,9 +249,10 @@ impl Report {
                     }
                 };
                 out.push_str(&format!(
-                    "        expected: {}{}\n",
+                    "        expected: {}{}{}\n",
                     r.expected.as_str(),
-                    by(&r.expected_by)
+                    by(&r.expected_by),
+                    r.expected_authority()
                 ));
                 match (&r.error, r.actual) {
                     (Some(e), _) => out.push_str(&format!("        error:    {e}\n")),
@@ -194,7 +262,11 @@ impl Report {
                         } else {
                             by(&r.actual_fired)
                         };
-                        out.push_str(&format!("        actual:   {}{fired}\n", a.as_str()));
+                        out.push_str(&format!(
+                            "        actual:   {}{fired}{}\n",
+                            a.as_str(),
+                            r.actual_authority()
+                        ));
                     }
                     _ => {}
                 }

@@ -368,8 +368,14 @@ pub enum Detail {
         principals: Vec<String>,
         may: Vec<String>,
         envs: Option<Vec<String>>,
+        services: Option<Vec<String>>,
+        classes: Option<Vec<String>>,
     },
     Rule {
+        action: String,
+    },
+    /// A `forbid`: the action it vetoes.
+    Forbid {
         action: String,
     },
     Approval {
@@ -513,6 +519,14 @@ pub fn declarations(db: &dyn Db, file: SourceFile) -> Arc<Declarations> {
                         .envs
                         .as_ref()
                         .map(|e| e.iter().map(|(v, _)| v.clone()).collect()),
+                    services: s
+                        .services
+                        .as_ref()
+                        .map(|e| e.iter().map(|(v, _)| v.clone()).collect()),
+                    classes: s
+                        .classes
+                        .as_ref()
+                        .map(|e| e.iter().map(|c| c.name.clone()).collect()),
                 },
                 attrs,
             ),
@@ -572,6 +586,15 @@ pub fn declarations(db: &dyn Db, file: SourceFile) -> Arc<Declarations> {
                             Detail::Approval {
                                 count: rollguard_number(count.0),
                                 of: principal_text(of),
+                            },
+                            attrs,
+                        ),
+                        StatementKind::Forbid { action, name, .. } => decl(
+                            &lines,
+                            name,
+                            DefKind::Forbid,
+                            Detail::Forbid {
+                                action: action.name.clone(),
                             },
                             attrs,
                         ),
@@ -837,7 +860,7 @@ fn index_of(
             DefKind::Policy if own => {
                 index.policies.entry(d.name.clone()).or_insert(def);
             }
-            DefKind::Rule | DefKind::Approval if own => {
+            DefKind::Rule | DefKind::Approval | DefKind::Forbid if own => {
                 index.rules.entry(d.name.clone()).or_default().push(def);
             }
             _ => {}

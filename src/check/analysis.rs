@@ -67,6 +67,8 @@ pub enum DefKind {
     Rule,
     /// An approval; its container is the policy.
     Approval,
+    /// A `forbid` veto; its container is the policy.
+    Forbid,
     /// A policy's own `let`; its container is the policy.
     Local,
     /// A `test` block, named by its title.
@@ -89,6 +91,7 @@ impl DefKind {
             DefKind::Policy => "policy",
             DefKind::Rule => "rule",
             DefKind::Approval => "approval",
+            DefKind::Forbid => "forbid",
             DefKind::Test => "test",
             DefKind::Module => "module",
         }
@@ -300,6 +303,14 @@ impl Recorder {
         }
     }
 
+    /// The kind words of a principal pattern (`human in group "sre"`: `human` and `group`).
+    fn principal(&mut self, p: &ast::PrincipalPat) {
+        self.push(p.kind.span, Role::PrincipalKind, None);
+        if let Some(w) = &p.within {
+            self.principal(w);
+        }
+    }
+
     fn item(&mut self, item: &ast::Item, unit: &Unit, modules: &[DefId]) {
         match &item.kind {
             ItemKind::Use(u) => {
@@ -326,7 +337,7 @@ impl Recorder {
             ItemKind::Scope(s) => {
                 self.declare(&s.name, DefKind::Scope, None);
                 for p in &s.principals {
-                    self.push(p.kind.span, Role::PrincipalKind, None);
+                    self.principal(p);
                 }
                 for g in &s.may {
                     self.push(g.span, Role::Action, None);
@@ -357,7 +368,11 @@ impl Recorder {
                         }
                         StatementKind::Approval { name, of, .. } => {
                             self.declare(name, DefKind::Approval, Some(policy));
-                            self.push(of.kind.span, Role::PrincipalKind, None);
+                            self.principal(of);
+                        }
+                        StatementKind::Forbid { action, name, .. } => {
+                            self.push(action.span, Role::Action, None);
+                            self.declare(name, DefKind::Forbid, Some(policy));
                         }
                         StatementKind::Let(l) => {
                             self.declare(&l.name, DefKind::Local, Some(policy));
@@ -372,6 +387,13 @@ impl Recorder {
                 };
                 self.define(&t.title, DefKind::Test, keyword, None, None);
                 self.push(t.expect.span, Role::Action, None);
+                for a in &t.authority {
+                    if let ast::TestAuthority::RequesterMay(grants, _) = a {
+                        for g in grants {
+                            self.push(g.span, Role::Action, None);
+                        }
+                    }
+                }
             }
         }
     }

@@ -273,6 +273,41 @@ impl Lower<'_> {
                 }
             }
             may.sort();
+            let classes = s.classes.as_ref().map(|names| {
+                let mut ids = Vec::new();
+                for c in names {
+                    match self.class_ids.get(&c.name) {
+                        Some(&id) => {
+                            self.analysis
+                                .name(c.span, self.class_spans.get(&c.name).copied(), &Ty::Class);
+                            self.used_classes.insert(id);
+                            if !ids.contains(&id) {
+                                ids.push(id);
+                            }
+                        }
+                        None if self.in_unparsed("class", &c.name) => {}
+                        None => {
+                            self.analysis.name(c.span, None, &Ty::Error);
+                            let names: Vec<&str> =
+                                self.program.classes.iter().map(|c| c.name.as_str()).collect();
+                            let mut diag = Diagnostic::error(
+                                Code::UnknownClass,
+                                c.span,
+                                format!("the set declares no class `{}`", c.name),
+                            )
+                            .label("unknown class");
+                            diag = match did_you_mean(&c.name, names) {
+                                Some(m) => diag
+                                    .help(format!("did you mean `{m}`?"))
+                                    .replace_with(c.span, &m),
+                                None => diag.help("a scope narrowed to classes names classes the set declares: declare it with `class NAME { ... }`, or `use std::classes` for the standard classes"),
+                            };
+                            self.err(diag);
+                        }
+                    }
+                }
+                ids
+            });
             let mark = self.mark(s.name.span, &item(units, d).attrs, None);
             self.scope_marks.push(mark);
             self.program.scopes.push(ir::Scope {
@@ -283,6 +318,11 @@ impl Lower<'_> {
                     .envs
                     .as_ref()
                     .map(|e| e.iter().map(|(v, _)| v.clone()).collect()),
+                services: s
+                    .services
+                    .as_ref()
+                    .map(|e| e.iter().map(|(v, _)| v.clone()).collect()),
+                classes,
             });
         }
         // Let and fn bodies, once each, where they are declared. Their nodes are scratch: uses
@@ -444,7 +484,75 @@ impl Lower<'_> {
                 };
                 self.err(diag);
             }
+            let mut authorized: Option<(bool, Span)> = None;
+            let mut requester_may: Option<(Vec<Grant>, Span)> = None;
+            for a in &t.authority {
+                let (span, first) = match a {
+                    ast::TestAuthority::Authorized(_, span) => (*span, authorized.map(|x| x.1)),
+                    ast::TestAuthority::RequesterMay(_, span) => {
+                        (*span, requester_may.as_ref().map(|x| x.1))
+                    }
+                };
+                if let Some(first) = first {
+                    let what = match a {
+                        ast::TestAuthority::Authorized(..) => "whether the requester is authorized",
+                        ast::TestAuthority::RequesterMay(..) => "`requester_may`",
+                    };
+                    let diag = Diagnostic::error(
+                        Code::RepeatedStatement,
+                        span,
+                        format!("test \"{}\" states {what} twice", t.title),
+                    )
+                    .label("second expectation")
+                    .with_label(first, "first expectation")
+                    .help("keep one: a test expects one answer");
+                    self.err(diag);
+                    continue;
+                }
+                match a {
+                    ast::TestAuthority::Authorized(yes, span) => authorized = Some((*yes, *span)),
+                    ast::TestAuthority::RequesterMay(words, span) => {
+                        let mut grants = Vec::new();
+                        for w in words {
+                            match Grant::parse(&w.name) {
+                                Some(g) if !grants.contains(&g) => grants.push(g),
+                                Some(_) => {}
+                                None => {
+                                    let meant = did_you_mean(
+                                        &w.name,
+                                        Grant::ALL.iter().map(|g| g.as_str()),
+                                    );
+                                    let mut diag = Diagnostic::error(
+                                        Code::UnknownScopeAction,
+                                        w.span,
+                                        format!("`{}` is not something a scope grants", w.name),
+                                    )
+                                    .label("not a scope action");
+                                    diag = match meant {
+                                        Some(m) => diag
+                                            .help(format!("did you mean `{m}`?"))
+                                            .replace_with(w.span, &m),
+                                        None => diag.help("`requester_may` lists grants: `halt`, `rollback`, `promote`, `override` (hold and inconclusive need halt; proceed needs promote)"),
+                                    };
+                                    self.err(diag);
+                                }
+                            }
+                        }
+                        grants.sort();
+                        requester_may = Some((grants, *span));
+                    }
+                }
+            }
+            let authority_span = match (authorized, &requester_may) {
+                (Some((_, a)), Some((_, b))) => Some(if a.start <= b.start { a } else { *b }),
+                (Some((_, a)), None) => Some(a),
+                (None, Some((_, b))) => Some(*b),
+                (None, None) => None,
+            };
             out.push(TestCase {
+                authorized: authorized.map(|x| x.0),
+                requester_may: requester_may.map(|x| x.0),
+                authority_span,
                 title: t.title.clone(),
                 snapshot: units[d.unit].dir.join(&t.snapshot),
                 snapshot_written: t.snapshot.clone(),

@@ -373,6 +373,34 @@ impl Lower<'_> {
 
     /// A principal pattern as written: `human`, `agent "x"`, `group "sre"`.
     pub fn principal_pat(&mut self, p: &ast::PrincipalPat) -> Option<ir::PrincipalPat> {
+        let Some(within) = &p.within else {
+            return self.simple_principal_pat(p);
+        };
+        let outer = self.simple_principal_pat(p);
+        // Only a group can follow `in`: a principal has one kind and one id, so `human in agent`
+        // could never match, and `human in human` says nothing more than `human`.
+        if within.kind.name != "group" {
+            let d = Diagnostic::error(
+                Code::UnknownPrincipalKind,
+                within.span,
+                format!(
+                    "`in` takes a group, and `{}` is not one",
+                    self.sources.text(within.span)
+                ),
+            )
+            .label("not a group")
+            .help(format!(
+                "name the group the principal must be in: `{} in group \"sre\"`",
+                self.sources.text(p.kind.span)
+            ));
+            self.err(d);
+            return None;
+        }
+        let group = self.simple_principal_pat(within)?;
+        Some(ir::PrincipalPat::In(Box::new(outer?), Box::new(group)))
+    }
+
+    fn simple_principal_pat(&mut self, p: &ast::PrincipalPat) -> Option<ir::PrincipalPat> {
         let kind = p.kind.name.as_str();
         if kind == "group" {
             return match &p.id {

@@ -93,6 +93,12 @@ pub struct TestCase {
     pub expect: ir::Action,
     /// The rules it expects to fire (`by [...]`), by name.
     pub by: Vec<String>,
+    /// `expect authorized` (`Some(true)`) or `expect not authorized` (`Some(false)`).
+    pub authorized: Option<bool>,
+    /// `expect requester_may [...]`: exactly the grants the requester is expected to have.
+    pub requester_may: Option<Vec<ir::Grant>>,
+    /// Where the first authority expectation is written; the snapshot must name a requester.
+    pub authority_span: Option<Span>,
     /// The whole block.
     pub span: Span,
 }

@@ -169,25 +169,32 @@ impl Lower<'_> {
             gates: Vec::new(),
             rules: Vec::new(),
             approvals: Vec::new(),
+            forbids: Vec::new(),
             freshness: Vec::new(),
         };
         let mut origin = PolicyOrigin::default();
         let mut applies_span = None;
-        let mut names: HashMap<String, ast::Ident> = HashMap::new();
-        let mut claim = |s: &mut Self, name: &ast::Ident| {
-            if let Some(first) = names.get(&name.name) {
-                let d = duplicate("rule or approval", name, first, s.sources);
+        // Rules, approvals and vetoes share one namespace: tests and explanations name them.
+        let mut names: HashMap<String, (ast::Ident, bool)> = HashMap::new();
+        let mut claim = |s: &mut Self, name: &ast::Ident, forbid: bool| {
+            if let Some((first, first_forbid)) = names.get(&name.name) {
+                let what = if forbid || *first_forbid {
+                    "rule, approval or forbid"
+                } else {
+                    "rule or approval"
+                };
+                let d = duplicate(what, name, first, s.sources);
                 s.err(d);
             } else {
-                names.insert(name.name.clone(), name.clone());
+                names.insert(name.name.clone(), (name.clone(), forbid));
             }
         };
         for s in &p.statements {
             let dry = self.attrs(&s.attrs) || policy_dry;
             let name_span = match &s.kind {
-                StatementKind::Rule { name, .. } | StatementKind::Approval { name, .. } => {
-                    name.span
-                }
+                StatementKind::Rule { name, .. }
+                | StatementKind::Approval { name, .. }
+                | StatementKind::Forbid { name, .. } => name.span,
                 _ => Span {
                     end: s.span.start + 7,
                     ..s.span
@@ -253,7 +260,7 @@ impl Lower<'_> {
                     window,
                     unless,
                 } => {
-                    claim(self, name);
+                    claim(self, name, false);
                     let act = self.action(
                         action,
                         &[Action::Rollback, Action::Halt, Action::Hold, Action::Inconclusive],
@@ -310,13 +317,57 @@ impl Lower<'_> {
                     origin.rules.push(at);
                     origin.rule_marks.push(mark);
                 }
+                StatementKind::Forbid {
+                    action,
+                    name,
+                    when,
+                    unless,
+                } => {
+                    claim(self, name, true);
+                    let act = self.action(
+                        action,
+                        &[Action::Rollback, Action::Proceed],
+                        "after `forbid`",
+                        "only `rollback` (which becomes `halt`) and `proceed` (which becomes `hold`) may be forbidden; to stop a rollout, write a rule such as `halt NAME when ...`",
+                    );
+                    // Unknown counts as holding (a person decides), so `fresh` and `has` would
+                    // add nothing a plain read of the input does not: the same places as a rule.
+                    let (t, n) = self.expr(when, &env(Place::Rule));
+                    self.expect_bool(when, &t, "a `forbid`'s `when` takes a condition");
+                    let unless_node = unless.as_ref().map(|u| {
+                        let (t, n) = self.expr(u, &env(Place::Rule));
+                        self.expect_bool(u, &t, "`unless` takes a condition");
+                        n
+                    });
+                    let mut inputs = self.inputs(n);
+                    if let Some(u) = unless_node {
+                        for i in self.inputs(u) {
+                            let node = self.program.node(i);
+                            if !inputs.iter().any(|&j| self.program.node(j) == node) {
+                                inputs.push(i);
+                            }
+                        }
+                    }
+                    if let Some(act) = act {
+                        out.forbids.push(ir::Forbid {
+                            name: name.name.clone(),
+                            action: act,
+                            when: n,
+                            unless: unless_node,
+                            dry_run: dry,
+                            inputs,
+                        });
+                        origin.forbids.push(at);
+                        origin.forbid_marks.push(mark);
+                    }
+                }
                 StatementKind::Approval {
                     name,
                     count,
                     of,
                     when,
                 } => {
-                    claim(self, name);
+                    claim(self, name, false);
                     let (n, nspan) = *count;
                     let valid =
                         n.is_finite() && n >= 1.0 && n.fract() == 0.0 && n <= u32::MAX as f64;

@@ -109,6 +109,7 @@ enum Key {
     Rule(String, String),
     Gate(String),
     Approval(String, String),
+    Forbid(String, String),
 }
 
 struct Mapped {
@@ -268,6 +269,11 @@ fn policy_statements(sources: &Sources, p: &ast::PolicyDecl, out: &mut Vec<Mappe
                 name.name.clone(),
                 Some(Key::Approval(policy.clone(), name.name.clone())),
             ),
+            StatementKind::Forbid { name, .. } => (
+                "forbid",
+                name.name.clone(),
+                Some(Key::Forbid(policy.clone(), name.name.clone())),
+            ),
             StatementKind::Let(l) => ("let", l.name.name.clone(), None),
         };
         push(
@@ -375,10 +381,15 @@ fn named(d: &Decision) -> BTreeSet<Key> {
             .iter()
             .map(|x| Key::Approval(x.policy.clone(), x.approval.clone())),
     );
+    // A veto is named by the override it made (it acted) or by its dry-run entry.
+    keys.extend(d.overrides.iter().filter_map(|o| {
+        Some(Key::Forbid(o.policy.clone()?, o.forbid.clone()?))
+    }));
     for s in &d.shadow {
         keys.insert(match s.kind.as_str() {
             "rule" => Key::Rule(s.policy.clone(), s.rule.clone()),
             "approval" => Key::Approval(s.policy.clone(), s.rule.clone()),
+            "forbid" => Key::Forbid(s.policy.clone(), s.rule.clone()),
             _ => Key::Gate(s.at.clone()),
         });
     }

@@ -235,6 +235,23 @@ impl Index {
                     format!("require {} else {}", print::expr(cond), action.name),
                     s.span,
                 ),
+                StatementKind::Forbid {
+                    action,
+                    name: veto,
+                    when,
+                    unless,
+                } => {
+                    let mut text = format!(
+                        "forbid {} {} when {}",
+                        action.name,
+                        veto.name,
+                        print::expr(when)
+                    );
+                    if let Some(u) = unless {
+                        text.push_str(&format!(" unless {}", print::expr(u)));
+                    }
+                    put(format!("forbid {}", veto.name), text, s.span);
+                }
                 StatementKind::Let(_) => {}
             }
         }
@@ -291,7 +308,7 @@ fn grants(g: &[Grant]) -> String {
     g.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(", ")
 }
 
-fn scope_text(s: &ir::Scope) -> String {
+fn scope_text(p: &Program, s: &ir::Scope) -> String {
     let principals: Vec<String> = s.principals.iter().map(|p| p.describe()).collect();
     let mut text = format!(
         "scope {} {{ principals [{}] may [{}]",
@@ -303,7 +320,23 @@ fn scope_text(s: &ir::Scope) -> String {
         let envs: Vec<String> = envs.iter().map(|e| print::quote(e)).collect();
         text.push_str(&format!(" in [{}]", envs.join(", ")));
     }
+    if let Some(services) = &s.services {
+        let services: Vec<String> = services.iter().map(|e| print::quote(e)).collect();
+        text.push_str(&format!(" for services [{}]", services.join(", ")));
+    }
+    if let Some(classes) = scope_classes(p, s) {
+        text.push_str(&format!(" for classes [{}]", classes.join(", ")));
+    }
     text + " }"
+}
+
+/// A scope's `for classes` by name: class ids differ between two programs.
+fn scope_classes(p: &Program, s: &ir::Scope) -> Option<Vec<String>> {
+    s.classes.as_ref().map(|c| {
+        c.iter()
+            .map(|&id| p.classes[id as usize].name.clone())
+            .collect()
+    })
 }
 
 fn class_text(p: &Program, c: &ir::Class) -> String {
@@ -438,8 +471,20 @@ impl Differ<'_, '_> {
             let o = op.scopes.iter().find(|s| s.name == name);
             let n = np.scopes.iter().find(|s| s.name == name);
             let item = format!("scope {name}");
-            let ov = o.map(|s| self.old.decl(&self.old.ast.scopes, scope_text(s), name));
-            let nv = n.map(|s| self.new.decl(&self.new.ast.scopes, scope_text(s), name));
+            let ov = o.map(|s| {
+                self.old.decl(
+                    &self.old.ast.scopes,
+                    scope_text(self.old.program(), s),
+                    name,
+                )
+            });
+            let nv = n.map(|s| {
+                self.new.decl(
+                    &self.new.ast.scopes,
+                    scope_text(self.new.program(), s),
+                    name,
+                )
+            });
             let (Some(o), Some(n)) = (o, n) else {
                 let removed = Lone {
                     kind: "scope.removed",
@@ -523,8 +568,41 @@ impl Differ<'_, '_> {
                     None,
                     &item,
                     format!("{} → {}", show(&o.envs), show(&n.envs)),
-                    ov,
-                    nv,
+                    ov.clone(),
+                    nv.clone(),
+                );
+            }
+            // `for services` and `for classes` narrow as `in` does: absent is everything.
+            let narrowing = |a: &Option<Vec<String>>, b: &Option<Vec<String>>| match (a, b) {
+                (None, None) => Rel::Same,
+                (Some(_), None) => Rel::Up,
+                (None, Some(_)) => Rel::Down,
+                (Some(a), Some(b)) => set_rel(a, b),
+            };
+            let (oc, nc) = (
+                scope_classes(self.old.program(), o),
+                scope_classes(self.new.program(), n),
+            );
+            for (kind, word, old, new) in [
+                ("scope.services", "services", &o.services, &n.services),
+                ("scope.classes", "classes", &oc, &nc),
+            ] {
+                let rel = narrowing(old, new);
+                if rel == Rel::Same {
+                    continue;
+                }
+                let show = |e: &Option<Vec<String>>| match e {
+                    None => format!("every one of {word}"),
+                    Some(v) => format!("for {word} [{}]", v.join(", ")),
+                };
+                self.push(
+                    kind,
+                    direction(rel, Direction::Loosens),
+                    None,
+                    &item,
+                    format!("{} → {}", show(old), show(new)),
+                    ov.clone(),
+                    nv.clone(),
                 );
             }
         }

@@ -66,11 +66,17 @@ const MAX_STEPS: usize = 1 << 18;
 
 /// Whether every principal `a` matches is matched by `b` too.
 pub fn pattern_within(a: &PrincipalPat, b: &PrincipalPat) -> bool {
-    match (a, b) {
-        _ if a == b => true,
+    // `a` is within `b` when each condition of `b` follows from one of `a`'s: `human "ana" in
+    // group "sre"` is within `human` and within `group "sre"`.
+    let implies = |q: &PrincipalPat, p: &PrincipalPat| match (q, p) {
+        _ if q == p => true,
         (PrincipalPat::Identity(k, _), PrincipalPat::Kind(j)) => k == j,
         _ => false,
-    }
+    };
+    a == b
+        || b.parts()
+            .iter()
+            .all(|p| a.parts().iter().any(|q| implies(q, p)))
 }
 
 /// How a new principal pattern relates to an old one: `Up` when it matches more principals.

@@ -220,6 +220,31 @@ pub struct Override {
     pub to: Action,
     /// Why it changed.
     pub why: String,
+    /// The policy of the `forbid` that made the change; absent for a safety override.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// The `forbid`'s name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forbid: Option<String>,
+    /// Where the `forbid` is written: `FILE:LINE:COL`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+    /// The inputs the `forbid` read that were known, with their values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Values>,
+    /// The inputs that were unknown, and why: a veto holds on missing evidence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown: Option<Vec<UnknownInput>>,
+}
+
+/// An input a `forbid` could not read.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct UnknownInput {
+    /// The input, named as in `unknown`.
+    pub input: String,
+    /// Why it was not known (`missing`, `stale`, ...).
+    pub why: String,
 }
 
 /// What a dry-run rule, gate or approval would have done.
@@ -254,10 +279,13 @@ impl Decision {
         }
         for o in &self.overrides {
             out.push_str(&format!(
-                "override: {} -> {} ({})\n",
+                "override: {} -> {} ({}){}\n",
                 o.from.as_str(),
                 o.to.as_str(),
-                o.why
+                o.why,
+                o.at.as_ref()
+                    .map(|a| format!(" at {a}"))
+                    .unwrap_or_default()
             ));
         }
         for f in &self.fired {

@@ -44,6 +44,7 @@ pub fn principal_matches(p: &Principal, pat: &PrincipalPat) -> bool {
         PrincipalPat::Kind(k) => p.kind == *k,
         PrincipalPat::Identity(k, id) => p.kind == *k && p.id == *id,
         PrincipalPat::Group(g) => p.groups.iter().any(|x| x == g),
+        PrincipalPat::In(a, b) => principal_matches(p, a) && principal_matches(p, b),
     }
 }
 
@@ -521,6 +522,8 @@ pub fn evaluate(
         requester_may: None,
     };
     let mut decision = Action::Proceed;
+    // The vetoes that hold, in program order; they act once every policy has been weighed.
+    let mut vetoes: Vec<Veto> = Vec::new();
     for (pi, policy) in prog.policies.iter().enumerate() {
         let origin = &origins.policies[pi];
         // Staleness first: it affects `applies` too.
@@ -718,9 +721,87 @@ pub fn evaluate(
                 }),
             }
         }
+
+        // Vetoes are read here, while this policy's staleness is in force. One holds unless it
+        // is false: a veto whose evidence is missing still vetoes (a person decides).
+        for (fi, forbid) in policy.forbids.iter().enumerate() {
+            let when = m.truth(forbid.when);
+            let value = match forbid.unless {
+                None => when,
+                Some(u) => logic::and(when, || logic::not(m.truth(u))),
+            };
+            let reasons = match value {
+                Ok(false) => continue,
+                Ok(true) => Vec::new(),
+                Err(reasons) => reasons,
+            };
+            let mut values = Vec::new();
+            for &i in &forbid.inputs {
+                if let Some(v) = m.json_value(i) {
+                    values.push((m.node_label(i), v));
+                }
+            }
+            let mut unknown: Vec<UnknownInput> = Vec::new();
+            for x in reasons {
+                let input = m.input_name(x.input);
+                if !unknown.iter().any(|u| u.input == input) {
+                    unknown.push(UnknownInput {
+                        input,
+                        why: x.why.as_str().to_string(),
+                    });
+                }
+            }
+            vetoes.push(Veto {
+                policy: &policy.name,
+                forbid,
+                at: &origin.forbids[fi],
+                values: Values(values),
+                unknown,
+                shadow_at: out.shadow.len(),
+            });
+        }
         if !policy.dry_run {
             decision = decision.max(outcome);
         }
+    }
+
+    // Vetoes, after precedence and before the safety overrides, as Cedar's forbid overrides
+    // any permit: every one that holds against the decision is listed, a dry-run one only in
+    // `shadow`, after its policy's other entries.
+    let weighed = decision;
+    let mut shadows = Vec::new();
+    for v in vetoes {
+        if v.forbid.action != weighed {
+            continue;
+        }
+        let to = v.forbid.lowered();
+        if v.forbid.dry_run {
+            shadows.push((
+                v.shadow_at,
+                Shadow {
+                    policy: v.policy.to_string(),
+                    kind: "forbid".to_string(),
+                    rule: v.forbid.name.clone(),
+                    action: to,
+                    at: v.at.to_string(),
+                },
+            ));
+            continue;
+        }
+        out.overrides.push(Override {
+            from: weighed,
+            to,
+            why: format!("forbidden by {}.{}", v.policy, v.forbid.name),
+            policy: Some(v.policy.to_string()),
+            forbid: Some(v.forbid.name.clone()),
+            at: Some(v.at.to_string()),
+            values: Some(v.values),
+            unknown: Some(v.unknown),
+        });
+        decision = to;
+    }
+    for (i, s) in shadows.into_iter().rev() {
+        out.shadow.insert(i, s);
     }
 
     // Safety overrides, in order; each turns a rollback into a halt.
@@ -745,6 +826,11 @@ pub fn evaluate(
                 from: Action::Rollback,
                 to: Action::Halt,
                 why,
+                policy: None,
+                forbid: None,
+                at: None,
+                values: None,
+                unknown: None,
             });
             decision = Action::Halt;
         }
@@ -759,7 +845,21 @@ pub fn evaluate(
                 .envs
                 .as_ref()
                 .is_none_or(|e| e.iter().any(|x| x == env));
-            if in_env && scope.principals.iter().any(|p| principal_matches(req, p)) {
+            let dep = &snap.deployment;
+            let for_service = scope
+                .services
+                .as_ref()
+                .is_none_or(|s| s.contains(&dep.service));
+            // A scope narrowed to classes never grants for an unclassified change.
+            let for_class = scope
+                .classes
+                .as_ref()
+                .is_none_or(|c| dep.class.is_some_and(|id| c.contains(&id)));
+            if in_env
+                && for_service
+                && for_class
+                && scope.principals.iter().any(|p| principal_matches(req, p))
+            {
                 for g in &scope.may {
                     if !may.contains(g) {
                         may.push(*g);
@@ -772,6 +872,17 @@ pub fn evaluate(
         out.requester_may = Some(may.iter().map(|g| g.as_str().to_string()).collect());
     }
     out
+}
+
+/// A `forbid` that held, waiting for the set's decision.
+struct Veto<'a> {
+    policy: &'a str,
+    forbid: &'a ir::Forbid,
+    at: &'a str,
+    values: Values,
+    unknown: Vec<UnknownInput>,
+    /// Where its `shadow` entry goes if it is dry-run: after its policy's other entries.
+    shadow_at: usize,
 }
 
 struct Tally<'a> {

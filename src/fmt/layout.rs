@@ -196,7 +196,8 @@ struct Printer<'t, 'a> {
     prev_operand: bool,
     /// The last significant token is a name, so a `(` after it calls it.
     prev_callee: bool,
-    /// The last significant token is the `else` of a gate.
+    /// The last significant token is the `else` of a gate or a `forbid`: an action after it
+    /// does not start a rule.
     prev_else: bool,
 }
 
@@ -249,8 +250,9 @@ impl Printer<'_, '_> {
                     return None;
                 }
                 let statement = match t.text {
-                    "applies" | "require" | "approval" | "let" => true,
-                    // A rule's action, not a gate's (`require c else halt`).
+                    "applies" | "require" | "approval" | "forbid" | "let" => true,
+                    // A rule's action, not a gate's (`require c else halt`) nor the action a
+                    // `forbid` names (`forbid rollback x when ...`).
                     a if ACTIONS.contains(&a) && !self.prev_else => {
                         self.next_significant(j).is_some_and(|n| {
                             let n = &self.toks[n];
@@ -268,7 +270,7 @@ impl Printer<'_, '_> {
                 let parts: &[&str] = match self.block {
                     Block::Test => &["snapshot", "expect"],
                     Block::Class => &["touches", "irreversible", "security_fix"],
-                    _ => &["principals", "may", "in"],
+                    _ => &["principals", "may", "in", "for"],
                 };
                 (t.kind == Kind::Word && parts.contains(&t.text)).then_some(Start::Part)
             }
@@ -562,7 +564,7 @@ impl Printer<'_, '_> {
         };
         self.prev_operand = operand;
         self.prev_callee = callee;
-        self.prev_else = keyword && t.text == "else";
+        self.prev_else = keyword && (t.text == "else" || t.text == "forbid");
     }
 
     fn end_annotation(&mut self) {

@@ -140,12 +140,14 @@ impl PrincipalKind {
     }
 }
 
-/// `human`, `agent "x"`, `group "sre"`.
+/// `human`, `agent "x"`, `group "sre"`, `human in group "sre"`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub enum PrincipalPat {
     Kind(PrincipalKind),
     Identity(PrincipalKind, String),
     Group(String),
+    /// `human in group "sre"`: a principal that both patterns match.
+    In(Box<PrincipalPat>, Box<PrincipalPat>),
 }
 
 impl PrincipalPat {
@@ -155,7 +157,29 @@ impl PrincipalPat {
             PrincipalPat::Kind(k) => k.as_str().to_string(),
             PrincipalPat::Identity(k, id) => format!("{} {:?}", k.as_str(), id),
             PrincipalPat::Group(g) => format!("group {g:?}"),
+            PrincipalPat::In(a, b) => format!("{} in {}", a.describe(), b.describe()),
         }
+    }
+
+    /// Every simple pattern this one requires: `human in group "sre"` gives `human` and
+    /// `group "sre"`.
+    pub fn parts(&self) -> Vec<&PrincipalPat> {
+        match self {
+            PrincipalPat::In(a, b) => {
+                let mut out = a.parts();
+                out.extend(b.parts());
+                out
+            }
+            p => vec![p],
+        }
+    }
+
+    /// The kind this pattern requires, if it requires one.
+    pub fn kind(&self) -> Option<PrincipalKind> {
+        self.parts().into_iter().find_map(|p| match p {
+            PrincipalPat::Kind(k) | PrincipalPat::Identity(k, _) => Some(*k),
+            _ => None,
+        })
     }
 }
 
@@ -348,6 +372,13 @@ pub struct Scope {
     pub may: Vec<Grant>,
     /// `None`: every environment.
     pub envs: Option<Vec<String>>,
+    /// `for services [...]`; `None`: every service. Left out of the canonical form when absent,
+    /// so a set without it keeps its digest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub services: Option<Vec<String>>,
+    /// `for classes [...]`; `None`: every class and unclassified changes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classes: Option<Vec<ClassId>>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -384,6 +415,31 @@ pub struct Approval {
     pub dry_run: bool,
 }
 
+/// `forbid rollback NAME when ... [unless ...]`: a veto. When its policy applies, its `when` is
+/// true or unknown and its `unless` is not true, a set decision of `action` is lowered
+/// (`rollback` to `halt`, `proceed` to `hold`).
+#[derive(Clone, Debug, Serialize)]
+pub struct Forbid {
+    pub name: String,
+    /// `rollback` or `proceed`.
+    pub action: Action,
+    pub when: NodeId,
+    pub unless: Option<NodeId>,
+    pub dry_run: bool,
+    /// The inputs `when` and `unless` read, reported with their values when the veto holds.
+    pub inputs: Vec<NodeId>,
+}
+
+impl Forbid {
+    /// What the vetoed decision becomes: a person decides, the rollout waits.
+    pub fn lowered(&self) -> Action {
+        match self.action {
+            Action::Proceed => Action::Hold,
+            _ => Action::Halt,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Policy {
     pub name: String,
@@ -392,6 +448,9 @@ pub struct Policy {
     pub gates: Vec<Gate>,
     pub rules: Vec<Rule>,
     pub approvals: Vec<Approval>,
+    /// Left out of the canonical form when empty, so a set without vetoes keeps its digest.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub forbids: Vec<Forbid>,
     /// Signals this policy's freshness gates name, with the smallest `within` in seconds:
     /// older ones read as unknown (stale) everywhere else in the policy.
     pub freshness: Vec<(SlotId, f64)>,
@@ -427,11 +486,13 @@ pub struct PolicyOrigin {
     pub gates: Vec<String>,
     pub rules: Vec<String>,
     pub approvals: Vec<String>,
+    pub forbids: Vec<String>,
     /// Where the lints point, and what the author allowed there.
     pub mark: Mark,
     pub gate_marks: Vec<Mark>,
     pub rule_marks: Vec<Mark>,
     pub approval_marks: Vec<Mark>,
+    pub forbid_marks: Vec<Mark>,
 }
 
 /// A place lints can point at: a declaration's or statement's name, the lints its

@@ -34,11 +34,13 @@ pub(super) fn check(p: &Program, o: &Origins, f: &mut Findings) {
         let automated: Vec<String> = scope
             .principals
             .iter()
-            .filter(|pat| match pat {
-                PrincipalPat::Kind(k) | PrincipalPat::Identity(k, _) => {
-                    matches!(k, PrincipalKind::Agent | PrincipalKind::ServiceAccount)
-                }
-                PrincipalPat::Group(_) => false,
+            // A pattern that names no kind (a group) may match anyone; one that requires an
+            // automated kind (`agent in group "x"` included) grants to automation.
+            .filter(|pat| {
+                matches!(
+                    pat.kind(),
+                    Some(PrincipalKind::Agent | PrincipalKind::ServiceAccount)
+                )
             })
             .map(PrincipalPat::describe)
             .collect();

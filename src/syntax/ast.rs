@@ -112,11 +112,14 @@ pub struct ClassDecl {
     pub security_fix: bool,
 }
 
-/// `human`, `agent "id"`, `group "sre"`: a kind word and an optional id.
+/// `human`, `agent "id"`, `group "sre"`: a kind word and an optional id; in approvals and
+/// scopes also `human in group "sre"`, whose `in` part is a further pattern that must match too.
 #[derive(Clone, Debug)]
 pub struct PrincipalPat {
     pub kind: Ident,
     pub id: Option<(String, Span)>,
+    /// The pattern after `in` (`group "sre"`), when there is one.
+    pub within: Option<Box<PrincipalPat>>,
     pub span: Span,
 }
 
@@ -127,6 +130,10 @@ pub struct ScopeDecl {
     pub may: Vec<Ident>,
     /// `None`: every environment.
     pub envs: Option<Vec<(String, Span)>>,
+    /// `for services [...]`; `None`: every service.
+    pub services: Option<Vec<(String, Span)>>,
+    /// `for classes [...]`; `None`: every class, and unclassified changes.
+    pub classes: Option<Vec<Ident>>,
 }
 
 #[derive(Clone, Debug)]
@@ -182,6 +189,13 @@ pub enum StatementKind {
         of: PrincipalPat,
         when: Option<Expr>,
     },
+    /// `forbid rollback NAME when EXPR [unless EXPR]`: a veto on the set's decision.
+    Forbid {
+        action: Ident,
+        name: Ident,
+        when: Expr,
+        unless: Option<Expr>,
+    },
     Let(LetDecl),
 }
 
@@ -192,6 +206,17 @@ pub struct TestDecl {
     pub snapshot_span: Span,
     pub expect: Ident,
     pub by: Vec<Ident>,
+    /// `expect authorized`, `expect not authorized`, `expect requester_may [...]`.
+    pub authority: Vec<TestAuthority>,
+}
+
+/// What a test expects of the snapshot's requester.
+#[derive(Clone, Debug)]
+pub enum TestAuthority {
+    /// `expect authorized` (true) or `expect not authorized` (false); the span covers the words.
+    Authorized(bool, Span),
+    /// `expect requester_may [halt, rollback]`.
+    RequesterMay(Vec<Ident>, Span),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

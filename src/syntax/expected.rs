@@ -41,16 +41,20 @@ fn phrase(rule: Rule) -> Option<&'static str> {
         string_inner => "the end of the string `\"`",
         action => ACTION,
         window => "a duration such as `5m`",
-        principal | is_target => "a principal such as `human` or `group \"sre\"`",
+        principal | principal_pattern | is_target => "a principal such as `human` or `group \"sre\"`",
         env => "an environment name",
         annotation_arg | annotation_word => "an annotation value",
         std_path => "a module such as `std::http` or a path in quotes",
-        applies_stmt | require_stmt | rule_stmt | approval_stmt | statement => {
-            "a statement (`applies`, `require`, a rule such as `halt NAME when ...`, `approval` or `let`)"
+        applies_stmt | require_stmt | rule_stmt | approval_stmt | forbid_stmt | statement => {
+            "a statement (`applies`, `require`, a rule such as `halt NAME when ...`, `approval`, `forbid` or `let`)"
         }
         class_part | class_touches => "`touches [...]`, `irreversible` or `security_fix`",
         scope_part | scope_principals | scope_may | scope_in => {
-            "`principals [...]`, `may [...]` or `in [...]`"
+            "`principals [...]`, `may [...]`, `in [...]` or `for services [...]`/`for classes [...]`"
+        }
+        scope_for | scope_services | scope_classes => "`services [...]` or `classes [...]`",
+        test_authority | expect_authorized | expect_requester_may => {
+            "`authorized`, `not authorized` or `requester_may [...]`"
         }
         item | next_item | use_decl | signal_decl | class_decl | scope_decl | let_decl | fn_decl
         | policy_decl | test_decl | doc | annotation => DECLARATION,
@@ -85,6 +89,11 @@ fn phrase(rule: Rule) -> Option<&'static str> {
         kw_by => "`by`",
         kw_irreversible => "`irreversible`",
         kw_security_fix => "`security_fix`",
+        kw_forbid => "`forbid`",
+        kw_services => "`services`",
+        kw_classes => "`classes`",
+        kw_authorized => "`authorized`",
+        kw_requester_may => "`requester_may`",
         _ => return None,
     })
 }
@@ -206,6 +215,9 @@ pub fn describe(err: &Error<Rule>, text: &str) -> SyntaxMessage {
     let typo = found
         .as_deref()
         .filter(|f| f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        // A reserved word in the wrong place is not a misspelling of another one (`class`
+        // where a value was expected is not `classes`).
+        .filter(|f| !lexicon::is_reserved(f))
         .and_then(|f| crate::diagnostic::did_you_mean(f, keywords()));
     let help = match &typo {
         Some(k) => Some(format!("did you mean `{k}`?")),
@@ -418,7 +430,7 @@ pub fn declaration_keyword(text: &str, from: usize) -> usize {
 }
 
 /// Words a policy statement starts with, besides the actions that start a rule.
-const STATEMENT_KEYWORDS: &[&str] = &["applies", "require", "approval", "let"];
+const STATEMENT_KEYWORDS: &[&str] = &["applies", "require", "approval", "forbid", "let"];
 
 /// Words a policy statement starts with.
 fn statement_words() -> impl Iterator<Item = &'static str> {
@@ -446,7 +458,7 @@ const ACTION_SYNONYMS: &[(&str, &str)] = &[
     ("approve", "approval"),
 ];
 
-const STATEMENT_HELP: &str = "a policy holds `applies`, `require`, `approval`, `let` and rules, which start with their action: `rollback NAME when ...`, `halt`, `hold` or `inconclusive`";
+const STATEMENT_HELP: &str = "a policy holds `applies`, `require`, `approval`, `forbid`, `let` and rules, which start with their action: `rollback NAME when ...`, `halt`, `hold` or `inconclusive`";
 
 /// The message, label and help for a statement that starts with `word`, which no statement
 /// starts with: "did you mean" for a misspelling of a statement keyword or action (the
@@ -478,7 +490,7 @@ fn statement_start(
         Some(k) => (
             format!("`{word}` does not start a statement"),
             "unknown statement".into(),
-            format!("did you mean `{k}`? A policy holds `applies`, `require`, `approval`, `let` and rules"),
+            format!("did you mean `{k}`? A policy holds `applies`, `require`, `approval`, `forbid`, `let` and rules"),
             Some(k),
         ),
         None if next == Some("when") => (

@@ -36,8 +36,9 @@ pub const DECLARATIONS: &[&str] = &[
 ];
 
 /// Keywords inside declarations and statements: `applies when`, `require ... else`, `for`,
-/// `unless`, `approval ... requires N of`, `fresh(...) within`, `max(...) over`, `touches`, a
-/// scope's `principals` and `may`, a test's `snapshot`, `expect` and `by`.
+/// `unless`, `approval ... requires N of`, `forbid`, `fresh(...) within`, `max(...) over`,
+/// `touches`, a scope's `principals`, `may` and `for services`/`for classes`, a test's
+/// `snapshot`, `expect`, `by`, `authorized` and `requester_may`.
 pub const CLAUSES: &[&str] = &[
     "applies",
     "when",
@@ -48,14 +49,19 @@ pub const CLAUSES: &[&str] = &[
     "unless",
     "approval",
     "of",
+    "forbid",
     "within",
     "over",
     "touches",
     "principals",
     "may",
+    "services",
+    "classes",
     "snapshot",
     "expect",
     "by",
+    "authorized",
+    "requester_may",
 ];
 
 /// Operators written as words. `and` and `or` are also written `&&` and `||`.

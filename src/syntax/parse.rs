@@ -447,7 +447,23 @@ impl Cx {
         let mut it = p.into_inner();
         let kind = self.ident(it.next().expect("principal kind"));
         let id = it.next().map(|s| self.string(s));
-        PrincipalPat { kind, id, span }
+        PrincipalPat {
+            kind,
+            id,
+            within: None,
+            span,
+        }
+    }
+
+    /// `human`, or `human in group "sre"`.
+    fn principal_pattern(&self, p: Pair<Rule>) -> PrincipalPat {
+        let span = self.span(&p);
+        let mut it = p.into_inner();
+        let mut pat = self.principal(it.next().expect("principal"));
+        let _in = it.next();
+        pat.within = it.next().map(|q| Box::new(self.principal(q)));
+        pat.span = span;
+        pat
     }
 
     fn scope(&self, p: Pair<Rule>) -> ScopeDecl {
@@ -458,13 +474,18 @@ impl Cx {
             principals: Vec::new(),
             may: Vec::new(),
             envs: None,
+            services: None,
+            classes: None,
         };
         for part in it {
             let inner = part.into_inner().next().expect("scope part");
             match inner.as_rule() {
-                Rule::scope_principals => s
-                    .principals
-                    .extend(inner.into_inner().skip(1).map(|x| self.principal(x))),
+                Rule::scope_principals => s.principals.extend(
+                    inner
+                        .into_inner()
+                        .skip(1)
+                        .map(|x| self.principal_pattern(x)),
+                ),
                 Rule::scope_may => s
                     .may
                     .extend(inner.into_inner().skip(1).map(|x| self.ident(x))),
@@ -476,6 +497,24 @@ impl Cx {
                             Rule::string => self.string(v),
                             _ => (v.as_str().to_string(), self.span(&v)),
                         });
+                    }
+                }
+                Rule::scope_for => {
+                    let list = inner.into_inner().nth(1).expect("scope narrowing");
+                    let services = list.as_rule() == Rule::scope_services;
+                    let items = list.into_inner().skip(1);
+                    if services {
+                        let out = s.services.get_or_insert_with(Vec::new);
+                        for e in items {
+                            let v = e.into_inner().next().expect("service value");
+                            out.push(match v.as_rule() {
+                                Rule::string => self.string(v),
+                                _ => (v.as_str().to_string(), self.span(&v)),
+                            });
+                        }
+                    } else {
+                        let out = s.classes.get_or_insert_with(Vec::new);
+                        out.extend(items.map(|c| self.ident(c)));
                     }
                 }
                 r => unreachable!("scope part {r:?}"),
@@ -550,6 +589,20 @@ impl Cx {
                 }
                 Rule::rule_stmt => kind = Some(self.rule(c)),
                 Rule::approval_stmt => kind = Some(self.approval(c)),
+                Rule::forbid_stmt => {
+                    let mut it = c.into_inner().skip(1);
+                    let action = self.ident(it.next().expect("forbidden action"));
+                    let name = self.ident(it.next().expect("forbid name"));
+                    let _when = it.next();
+                    let when = self.expr(it.next().expect("forbid condition"));
+                    let unless = it.nth(1).map(|e| self.expr(e));
+                    kind = Some(StatementKind::Forbid {
+                        action,
+                        name,
+                        when,
+                        unless,
+                    });
+                }
                 Rule::let_decl => kind = Some(StatementKind::Let(self.let_decl(c))),
                 r => unreachable!("statement {r:?}"),
             }
@@ -611,7 +664,7 @@ impl Cx {
             _ => f64::NAN,
         };
         let _of = it.next();
-        let of = self.principal(it.next().expect("approval principal"));
+        let of = self.principal_pattern(it.next().expect("approval principal"));
         let when = it.nth(1).map(|e| self.expr(e));
         StatementKind::Approval {
             name,
@@ -628,16 +681,35 @@ impl Cx {
         let (snapshot, snapshot_span) = self.string(it.next().expect("test snapshot"));
         let _expect = it.next();
         let expect = self.ident(it.next().expect("test action"));
-        let by = it
-            .filter(|c| c.as_rule() == Rule::rule_ref)
-            .map(|c| self.ident(c.into_inner().next().expect("rule ref")))
-            .collect();
+        let mut by = Vec::new();
+        let mut authority = Vec::new();
+        for c in it {
+            match c.as_rule() {
+                Rule::rule_ref => by.push(self.ident(c.into_inner().next().expect("rule ref"))),
+                Rule::test_authority => {
+                    let e = c.into_inner().nth(1).expect("what the test expects");
+                    let span = self.span(&e);
+                    authority.push(match e.as_rule() {
+                        Rule::expect_authorized => TestAuthority::Authorized(
+                            !e.into_inner().any(|w| w.as_rule() == Rule::kw_not),
+                            span,
+                        ),
+                        _ => TestAuthority::RequesterMay(
+                            e.into_inner().skip(1).map(|w| self.ident(w)).collect(),
+                            span,
+                        ),
+                    });
+                }
+                _ => {}
+            }
+        }
         TestDecl {
             title,
             snapshot,
             snapshot_span,
             expect,
             by,
+            authority,
         }
     }
 

@@ -35,9 +35,13 @@ pub fn quote(s: &str) -> String {
 }
 
 pub fn principal(p: &PrincipalPat) -> String {
-    match &p.id {
+    let own = match &p.id {
         Some((id, _)) => format!("{} {}", p.kind.name, quote(id)),
         None => p.kind.name.clone(),
+    };
+    match &p.within {
+        Some(w) => format!("{own} in {}", principal(w)),
+        None => own,
     }
 }
 

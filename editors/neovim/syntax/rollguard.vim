@@ -10,7 +10,8 @@ syn keyword rollguardInclude     use
 syn keyword rollguardDeclaration signal class scope let fn policy test nextgroup=rollguardDeclName skipwhite
 syn match   rollguardDeclName    "\<[a-z_][a-z0-9_]*\>" contained
 syn keyword rollguardKeyword     applies when require requires else for unless approval of within over
-syn keyword rollguardKeyword     touches principals may snapshot expect by
+syn keyword rollguardKeyword     touches principals may snapshot expect by forbid services classes
+syn keyword rollguardKeyword     authorized requester_may
 syn keyword rollguardOperatorWord and or not in is
 syn keyword rollguardAction      proceed inconclusive hold halt rollback promote override
 syn keyword rollguardPrincipal   human agent service_account group

@@ -19,7 +19,7 @@ use crate::db::{self, Db, DefKind, DefRef, Detail, SourceFile};
 
 /// Words a policy statement starts with, besides the actions that start a rule.
 const STATEMENTS: &[&str] = &["applies when", "require"];
-const STATEMENTS_AFTER_RULES: &[&str] = &["approval", "let"];
+const STATEMENTS_AFTER_RULES: &[&str] = &["approval", "forbid", "let"];
 /// Reserved words (all of them in `lexicon::RESERVED`) offered in an expression.
 const EXPR_KEYWORDS: &[&str] = &[
     "and", "or", "not", "true", "false", "when", "for", "unless", "else", "in", "is", "touches",
@@ -230,7 +230,14 @@ pub fn completion(db: &dyn Db, file: SourceFile, offset: u32) -> Vec<CompletionI
                     let k = prev.iter().position(|x| x == t).unwrap_or(0);
                     let owner = k.checked_sub(1).map(|k| prev[k].text);
                     return match owner {
-                        Some("may") => words(GRANTS, CompletionItemKind::ENUM_MEMBER),
+                        Some("may" | "requester_may") => {
+                            words(GRANTS, CompletionItemKind::ENUM_MEMBER)
+                        }
+                        Some("classes") => index
+                            .classes
+                            .keys()
+                            .map(|c| item(c, CompletionItemKind::CLASS, Some("class".into())))
+                            .collect(),
                         Some("principals") => {
                             words(PRINCIPAL_KINDS, CompletionItemKind::ENUM_MEMBER)
                         }
@@ -280,8 +287,14 @@ pub fn completion(db: &dyn Db, file: SourceFile, offset: u32) -> Vec<CompletionI
             out.extend(words(CLASS_PROPERTIES, CompletionItemKind::KEYWORD));
             out
         }
-        Block::Scope => words(&["principals", "may", "in"], CompletionItemKind::KEYWORD),
-        Block::Test => words(&["snapshot", "expect", "by"], CompletionItemKind::KEYWORD),
+        Block::Scope => words(
+            &["principals", "may", "in", "for services", "for classes"],
+            CompletionItemKind::KEYWORD,
+        ),
+        Block::Test => words(
+            &["snapshot", "expect", "by", "authorized", "requester_may"],
+            CompletionItemKind::KEYWORD,
+        ),
         _ => expression(db, file, offset as u32, &index),
     }
 }

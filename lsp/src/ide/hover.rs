@@ -167,6 +167,8 @@ fn declaration(db: &dyn Db, here: SourceFile, def: &DefRef) -> Option<String> {
                 principals,
                 may,
                 envs,
+                services,
+                classes,
             },
             _,
         ) => {
@@ -178,6 +180,21 @@ fn declaration(db: &dyn Db, here: SourceFile, def: &DefRef) -> Option<String> {
                 Some(e) => format!("in: {}", e.join(", ")),
                 None => "in: every environment".into(),
             });
+            if let Some(s) = services {
+                lines.push(format!("for services: {}", s.join(", ")));
+            }
+            if let Some(c) = classes {
+                let c: Vec<String> = c.iter().map(|c| format!("`{c}`")).collect();
+                lines.push(format!("for classes: {}", c.join(", ")));
+            }
+        }
+        (Detail::Forbid { action }, _) => {
+            head = statement_text(db, def).unwrap_or_else(|| d.name.clone());
+            let to = if action == "proceed" { "hold" } else { "halt" };
+            lines.push(format!(
+                "forbid of policy `{}`: while it holds (or its evidence is unknown), a `{action}` decision becomes `{to}`",
+                def.container.as_deref().unwrap_or("")
+            ));
         }
         (Detail::Rule { .. }, _) | (Detail::Approval { .. }, _) => {
             head = statement_text(db, def).unwrap_or_else(|| d.name.clone());
@@ -272,6 +289,23 @@ fn statement_text(db: &dyn Db, def: &DefRef) -> Option<String> {
                     if let Some(w) = window {
                         t.push_str(&format!(" for {}", print::expr(w)));
                     }
+                    if let Some(u) = unless {
+                        t.push_str(&format!(" unless {}", print::expr(u)));
+                    }
+                    return Some(t);
+                }
+                StatementKind::Forbid {
+                    action,
+                    name,
+                    when,
+                    unless,
+                } if name.name == def.name => {
+                    let mut t = format!(
+                        "forbid {} {} when {}",
+                        action.name,
+                        name.name,
+                        print::expr(when)
+                    );
                     if let Some(u) = unless {
                         t.push_str(&format!(" unless {}", print::expr(u)));
                     }

@@ -114,9 +114,9 @@ fn declared(db: &dyn Db, def: &DefRef, name: &str) -> Option<DefKind> {
         DefKind::Class => scope.set.classes.get(name).map(|d| d.kind),
         DefKind::Scope => scope.set.scopes.get(name).map(|d| d.kind),
         DefKind::Policy => scope.set.policies.get(name).map(|d| d.kind),
-        DefKind::Rule | DefKind::Approval => sibling(
+        DefKind::Rule | DefKind::Approval | DefKind::Forbid => sibling(
             def.container.as_deref()?,
-            &[DefKind::Rule, DefKind::Approval],
+            &[DefKind::Rule, DefKind::Approval, DefKind::Forbid],
         ),
         DefKind::Param => sibling(def.container.as_deref()?, &[DefKind::Param]),
         DefKind::Local => sibling(def.container.as_deref()?, &[DefKind::Local])

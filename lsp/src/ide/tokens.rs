@@ -73,7 +73,7 @@ fn def_type(kind: DefKind) -> (SemanticTokenType, u32) {
         DefKind::Class => (SemanticTokenType::CLASS, 0),
         DefKind::Tag => (SemanticTokenType::ENUM_MEMBER, 0),
         DefKind::Scope | DefKind::Policy | DefKind::Module => (SemanticTokenType::NAMESPACE, 0),
-        DefKind::Rule | DefKind::Approval => (SemanticTokenType::EVENT, 0),
+        DefKind::Rule | DefKind::Approval | DefKind::Forbid => (SemanticTokenType::EVENT, 0),
         DefKind::Test => (SemanticTokenType::STRING, 0),
     }
 }
