@@ -382,9 +382,11 @@ fn named(d: &Decision) -> BTreeSet<Key> {
             .map(|x| Key::Approval(x.policy.clone(), x.approval.clone())),
     );
     // A veto is named by the override it made (it acted) or by its dry-run entry.
-    keys.extend(d.overrides.iter().filter_map(|o| {
-        Some(Key::Forbid(o.policy.clone()?, o.forbid.clone()?))
-    }));
+    keys.extend(
+        d.overrides
+            .iter()
+            .filter_map(|o| Some(Key::Forbid(o.policy.clone()?, o.forbid.clone()?))),
+    );
     for s in &d.shadow {
         keys.insert(match s.kind.as_str() {
             "rule" => Key::Rule(s.policy.clone(), s.rule.clone()),
