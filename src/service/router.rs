@@ -425,6 +425,50 @@ impl App {
         caller
     }
 
+    /// The caller's identity, or the 401 to answer with, already carrying whom the request
+    /// claimed to be for the decision log.
+    fn admit_caller(
+        &self,
+        headers: &HeaderMap,
+        peer: Option<std::net::IpAddr>,
+        capability: Option<(&str, &str)>,
+        body: &[u8],
+        flagger: bool,
+    ) -> Result<Option<Authenticated>, Response> {
+        self.authenticate(headers, peer, capability).map_err(|r| {
+            let caller = self.refused_caller(&r, body, flagger);
+            from_caller(unauthorized(r), caller)
+        })
+    }
+
+    /// Binds the caller to `snapshot` and decides it off the reactor (a slow sync of the
+    /// decision log never stalls other connections); a refusal carries the caller for the log.
+    async fn decide_for(
+        self: &Arc<App>,
+        auth: Option<&Authenticated>,
+        mut snapshot: Value,
+        body: Bytes,
+        flagger: bool,
+    ) -> Result<Decision, Response> {
+        let refused = |r: Response| from_caller(r, self.caller(auth, &body, flagger));
+        let principal = auth.map(|a| a.principal.clone());
+        if let Err(e) = super::bind_requester(&mut snapshot, principal.as_ref()) {
+            return Err(refused(refusal(e)));
+        }
+        let (app, engine) = (self.clone(), self.engine());
+        let via = auth.map_or(Value::Null, |a| json!(a.via));
+        let raw = body.clone();
+        match tokio::task::spawn_blocking(move || app.decide(&engine, snapshot, &raw, via)).await {
+            Ok(Ok(d)) => Ok(d),
+            Ok(Err(r)) => Err(refused(r)),
+            Err(_) => Err(error_body(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "",
+                "evaluation was interrupted",
+            )),
+        }
+    }
+
     /// Records a refused request, unless the log has dealt with the answer already; the answer
     /// goes out as it was. A refusal that cannot be recorded is still answered (with its own
     /// status: the request is refused either way), and the failure goes to stderr.
@@ -563,36 +607,20 @@ async fn decide(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let auth = match app.authenticate(&headers, peer, None) {
+    let auth = match app.admit_caller(&headers, peer, None, &body, false) {
         Ok(a) => a,
-        Err(r) => {
-            let caller = app.refused_caller(&r, &body, false);
-            return from_caller(unauthorized(r), caller);
-        }
+        Err(r) => return r,
     };
-    let principal = auth.as_ref().map(|a| a.principal.clone());
-    let refused = |r: Response| from_caller(r, app.caller(auth.as_ref(), &body, false));
-    let mut snapshot = match super::parse_body(&body, app.max_depth) {
+    let snapshot = match super::parse_body(&body, app.max_depth) {
         Ok(v) => v,
-        Err(e) => return refused(refusal(e)),
+        Err(e) => return from_caller(refusal(e), app.caller(auth.as_ref(), &body, false)),
     };
-    if let Err(e) = super::bind_requester(&mut snapshot, principal.as_ref()) {
-        return refused(refusal(e));
-    }
-    let engine = app.engine();
-    let app2 = app.clone();
-    let via = auth.as_ref().map_or(Value::Null, |a| json!(a.via));
-    let raw = body.clone();
-    // Evaluation is synchronous and fast; keep it off the reactor anyway so a slow disk sync of
-    // the decision log never stalls other connections.
-    match tokio::task::spawn_blocking(move || app2.decide(&engine, snapshot, &raw, via)).await {
-        Ok(Ok(d)) => logged((StatusCode::OK, Json(d)).into_response()),
-        Ok(Err(r)) => refused(r),
-        Err(_) => error_body(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "",
-            "evaluation was interrupted",
-        ),
+    match app
+        .decide_for(auth.as_ref(), snapshot, body.clone(), false)
+        .await
+    {
+        Ok(d) => logged((StatusCode::OK, Json(d)).into_response()),
+        Err(r) => r,
     }
 }
 
@@ -636,41 +664,28 @@ async fn flagger_hook(
         );
     };
     let capability = secret.as_deref().map(|s| (hook.as_str(), s));
-    let auth = match app.authenticate(&headers, peer, capability) {
+    let auth = match app.admit_caller(&headers, peer, capability, &body, true) {
         Ok(a) => a,
-        Err(r) => {
-            let caller = app.refused_caller(&r, &body, true);
-            return from_caller(unauthorized(r), caller);
-        }
+        Err(r) => return r,
     };
-    let principal = auth.as_ref().map(|a| a.principal.clone());
     let refused = |r: Response| from_caller(r, app.caller(auth.as_ref(), &body, true));
     let payload = match super::parse_body(&body, app.max_depth) {
         Ok(v) => v,
         Err(e) => return refused(refusal(e)),
     };
-    let mut snapshot = match flagger_snapshot(&payload, &now_rfc3339()) {
+    let snapshot = match flagger_snapshot(&payload, &now_rfc3339()) {
         Ok(s) => s,
         Err(e) => return refused(error_body(StatusCode::BAD_REQUEST, &e.path, &e.to_string())),
     };
-    if let Err(e) = super::bind_requester(&mut snapshot, principal.as_ref()) {
-        return refused(refusal(e));
-    }
-    let engine = app.engine();
-    let app2 = app.clone();
-    let via = auth.as_ref().map_or(Value::Null, |a| json!(a.via));
-    let raw = body.clone();
-    match tokio::task::spawn_blocking(move || app2.decide(&engine, snapshot, &raw, via)).await {
-        Ok(Ok(d)) => {
+    match app
+        .decide_for(auth.as_ref(), snapshot, body.clone(), true)
+        .await
+    {
+        Ok(d) => {
             let status = StatusCode::from_u16(kind.status(&d)).unwrap_or(StatusCode::CONFLICT);
             logged((status, Json(d)).into_response())
         }
-        Ok(Err(r)) => refused(r),
-        Err(_) => error_body(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "",
-            "evaluation was interrupted",
-        ),
+        Err(r) => r,
     }
 }
 
